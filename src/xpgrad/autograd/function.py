@@ -1,0 +1,201 @@
+"""The ``Function`` contract: forward and backward of one op, on backend arrays.
+
+Every differentiable operation, built-in or user-written, is a subclass of
+:class:`Function` with two static methods that work on raw backend arrays::
+
+    class Square(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return 2 * x * grad
+
+``Square.apply(t)`` unwraps the tensors, runs ``forward`` and, when gradients are
+wanted, records a graph node (the ``ctx``) on the output tensor.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+
+from .tensor import Tensor
+
+__all__ = ["Context", "Function", "enable_grad", "is_grad_enabled", "no_grad"]
+
+_grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("xpgrad_grad_enabled", default=True)
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations currently record a graph.
+
+    >>> is_grad_enabled()
+    True
+    """
+    return _grad_enabled.get()
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode on entry and restores it on exit."""
+
+    _enabled = True
+
+    def __enter__(self):
+        self._token = _grad_enabled.set(self._enabled)
+        return self
+
+    def __exit__(self, *exc):
+        _grad_enabled.reset(self._token)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Record no graph inside the block or decorated function (evaluation, updates).
+
+    >>> import xpgrad
+    >>> w = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    >>> with xpgrad.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+
+    _enabled = False
+
+
+class enable_grad(_GradMode):
+    """Turn graph recording back on inside a :class:`no_grad` block.
+
+    >>> import xpgrad
+    >>> with xpgrad.no_grad(), xpgrad.enable_grad():
+    ...     xpgrad.is_grad_enabled()
+    True
+    """
+
+    _enabled = True
+
+
+class Context:
+    """What a :class:`Function` keeps between ``forward`` and ``backward``; also the graph node.
+
+    Attributes set by the engine: ``xp`` (the array namespace of the inputs),
+    ``backend`` (the :class:`~xpgrad.backend.Backend`), ``needs_input_grad``
+    (one bool per positional argument). Anything else may be stored as an
+    attribute in ``forward``.
+    """
+
+    __slots__ = ("xp", "backend", "needs_input_grad", "saved_tensors", "fn", "parents", "freed", "__dict__")
+
+    def save_for_backward(self, *arrays):
+        """Keep arrays needed by ``backward``; read them back as ``ctx.saved_tensors``."""
+        self.saved_tensors = arrays
+
+    def release(self):
+        """Drop saved arrays once backward has run (the graph is then spent)."""
+        self.saved_tensors = ()
+        self.parents = ()
+        self.__dict__.clear()
+        self.freed = True
+
+
+class FunctionMeta(type):
+    def __repr__(cls):
+        return f"<xpgrad Function {cls.__name__}>"
+
+
+class Function(metaclass=FunctionMeta):
+    """Base class of differentiable operations; subclass it to add your own.
+
+    ``forward(ctx, *args, **kwargs)`` receives backend arrays in place of the
+    tensors (other arguments, such as Python scalars, pass through) and returns
+    one backend array.  ``backward(ctx, grad)`` receives the gradient of the
+    output and returns one gradient per positional argument of ``forward``
+    (a single array when there is one; ``None`` for arguments that take no
+    gradient).  Gradients may keep the broadcast shape of the output: the
+    engine sums them down to each input's shape.
+
+    Examples
+    --------
+    >>> import xpgrad
+    >>> class Cube(xpgrad.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x * x * x
+    ...     @staticmethod
+    ...     def backward(ctx, grad):
+    ...         (x,) = ctx.saved_tensors
+    ...         return 3 * x * x * grad
+    >>> t = xpgrad.tensor(2.0, requires_grad=True)
+    >>> Cube.apply(t).backward()
+    >>> float(t.grad)
+    12.0
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError("a Function subclass must define forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx, grad):  # pragma: no cover - abstract
+        raise NotImplementedError("a Function subclass must define backward(ctx, grad)")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run the op on tensors (and scalars) and record it in the graph when needed."""
+        backend = None
+        first = None
+        needs_grad = False
+        arrays = []
+        for a in args:
+            if isinstance(a, Tensor):
+                if backend is None:
+                    backend, first = a._backend, a
+                elif a._backend is not backend or (backend.multi_device and a.data.device != first.data.device):
+                    _mixed_error(cls, first, a)
+                arrays.append(a.data)
+                needs_grad = needs_grad or a.requires_grad
+            elif isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor):
+                raise TypeError(f"{cls.__name__}: pass tensors as separate arguments, not a {type(a).__name__}")
+            else:
+                arrays.append(a)
+        if backend is None:
+            raise TypeError(f"{cls.__name__} needs at least one xpgrad.Tensor argument; "
+                            f"got {', '.join(type(a).__name__ for a in args)}")
+        ctx = Context()
+        ctx.xp = backend.xp
+        ctx.backend = backend
+        record = needs_grad and _grad_enabled.get()
+        if record:
+            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        out = cls.forward(ctx, *arrays, **kwargs)
+        result = Tensor._make(out, backend, record)
+        if record:
+            ctx.fn = cls
+            ctx.parents = args
+            ctx.freed = False
+            result._ctx = ctx
+        return result
+
+
+def _mixed_error(fn, a, b):
+    def where(t):
+        dev = getattr(t.data, "device", None)
+        return f"{t._backend.name!r}" + (f" on device {dev}" if t._backend.multi_device else "")
+
+    raise ValueError(
+        f"{fn.__name__}: arguments live on different backends or devices: {where(a)} (shape {a.shape}) and "
+        f"{where(b)} (shape {b.shape}). Move one with .to({a._backend.name!r}) or .to({b._backend.name!r}) "
+        "before combining them.")

@@ -1,0 +1,1 @@
+"""Built-in differentiable operations, one module per family, all on the Function contract."""

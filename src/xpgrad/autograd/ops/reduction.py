@@ -1,0 +1,170 @@
+"""Reductions: sum, mean, max/min (the max gate), logsumexp."""
+
+from __future__ import annotations
+
+from ..function import Function
+
+__all__ = ["logsumexp", "max", "mean", "min", "sum"]
+
+
+def _axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < (ndim or 1):
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(a % ndim if ndim else 0)
+    return tuple(out)
+
+
+def _kept_shape(shape, axes):
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _expand(xp, g, in_shape, axes, keepdims):
+    """Reshape the reduced gradient so it broadcasts against the input."""
+    return g if keepdims else xp.reshape(g, _kept_shape(in_shape, axes))
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, axis=None, keepdims=False):
+        ctx.shape, ctx.axes, ctx.keepdims = x.shape, _axes(axis, x.ndim), keepdims
+        return ctx.xp.sum(x, axis=ctx.axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.xp.broadcast_to(_expand(ctx.xp, g, ctx.shape, ctx.axes, ctx.keepdims), ctx.shape)
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, x, axis=None, keepdims=False):
+        ctx.shape, ctx.axes, ctx.keepdims = x.shape, _axes(axis, x.ndim), keepdims
+        ctx.count = 1
+        for a in ctx.axes:
+            ctx.count *= x.shape[a]
+        return ctx.xp.mean(x, axis=ctx.axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        g = _expand(ctx.xp, g, ctx.shape, ctx.axes, ctx.keepdims) / ctx.count
+        return ctx.xp.broadcast_to(g, ctx.shape)
+
+
+class Max(Function):
+    """The max gate: the gradient goes to the maximal entries, split evenly among ties."""
+
+    @staticmethod
+    def forward(ctx, x, axis=None, keepdims=False):
+        return _extreme_forward(ctx, x, axis, keepdims, ctx.xp.max)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _extreme_backward(ctx, g)
+
+
+class Min(Function):
+    @staticmethod
+    def forward(ctx, x, axis=None, keepdims=False):
+        return _extreme_forward(ctx, x, axis, keepdims, ctx.xp.min)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _extreme_backward(ctx, g)
+
+
+def _extreme_forward(ctx, x, axis, keepdims, reduce):
+    xp = ctx.xp
+    ctx.shape, ctx.axes, ctx.keepdims = x.shape, _axes(axis, x.ndim), keepdims
+    if 0 in [x.shape[a] for a in ctx.axes]:
+        raise ValueError(f"cannot take {reduce.__name__} over an empty axis of a tensor of shape {tuple(x.shape)}")
+    m = reduce(x, axis=ctx.axes, keepdims=True)
+    ctx.save_for_backward(x, m)
+    return m if keepdims else xp.reshape(m, tuple(n for i, n in enumerate(x.shape) if i not in ctx.axes))
+
+
+def _extreme_backward(ctx, g):
+    xp = ctx.xp
+    x, m = ctx.saved_tensors
+    hit = xp.astype(x == m, g.dtype)
+    count = xp.sum(hit, axis=ctx.axes, keepdims=True)
+    return hit * (_expand(xp, g, ctx.shape, ctx.axes, ctx.keepdims) / count)
+
+
+class LogSumExp(Function):
+    @staticmethod
+    def forward(ctx, x, axis=None, keepdims=False):
+        xp = ctx.xp
+        ctx.shape, ctx.axes, ctx.keepdims = x.shape, _axes(axis, x.ndim), keepdims
+        m = xp.max(x, axis=ctx.axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0.0)  # all -inf rows stay -inf instead of nan
+        e = xp.exp(x - m)
+        s = xp.sum(e, axis=ctx.axes, keepdims=True)
+        out = xp.log(s) + m
+        ctx.save_for_backward(e, s)
+        return out if keepdims else xp.reshape(out, tuple(n for i, n in enumerate(x.shape) if i not in ctx.axes))
+
+    @staticmethod
+    def backward(ctx, g):
+        e, s = ctx.saved_tensors
+        return (e / s) * _expand(ctx.xp, g, ctx.shape, ctx.axes, ctx.keepdims)
+
+
+def sum(x, axis=None, keepdims=False):
+    """Sum over ``axis`` (all axes by default); the gradient is copied to every summed entry.
+
+    >>> import xpgrad
+    >>> xpgrad.sum(xpgrad.tensor([[1.0, 2.0], [3.0, 4.0]]), axis=0).tolist()
+    [4.0, 6.0]
+    """
+    return Sum.apply(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    """Arithmetic mean over ``axis``; each entry gets 1/n of the gradient.
+
+    >>> import xpgrad
+    >>> xpgrad.mean(xpgrad.tensor([1.0, 2.0, 3.0])).item()
+    2.0
+    """
+    return Mean.apply(x, axis=axis, keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims=False):
+    """Maximum over ``axis`` (the max gate): the gradient flows only to the maximal entries.
+
+    When several entries tie for the maximum, the gradient is split evenly
+    among them, so it still sums to the upstream gradient.
+
+    >>> import xpgrad
+    >>> x = xpgrad.tensor([1.0, 3.0, 3.0], requires_grad=True)
+    >>> xpgrad.max(x).backward()
+    >>> x.grad.tolist()
+    [0.0, 0.5, 0.5]
+    """
+    return Max.apply(x, axis=axis, keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims=False):
+    """Minimum over ``axis``; the gradient flows to the minimal entries, split evenly among ties.
+
+    >>> import xpgrad
+    >>> xpgrad.min(xpgrad.tensor([[1.0, -3.0]]), axis=1).tolist()
+    [-3.0]
+    """
+    return Min.apply(x, axis=axis, keepdims=keepdims)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """log Σ exp(x) over ``axis``, computed stably as m + log Σ exp(x - m) with m = max x.
+
+    Its gradient is softmax(x) along ``axis``.
+
+    >>> import xpgrad
+    >>> round(xpgrad.logsumexp(xpgrad.tensor([1e4, 1e4])).item(), 3)
+    10000.693
+    """
+    return LogSumExp.apply(x, axis=axis, keepdims=keepdims)

@@ -1,0 +1,251 @@
+"""Shape and indexing: views, joins and gathers, with their scatter-style backwards."""
+
+from __future__ import annotations
+
+from ..function import Function
+from ..tensor import Tensor
+
+__all__ = ["concat", "expand_dims", "getitem", "permute_dims", "reshape", "squeeze", "stack", "take",
+           "take_along_axis"]
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, x, shape=None):
+        ctx.shape = x.shape
+        return ctx.xp.reshape(x, shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.xp.reshape(g, ctx.shape)
+
+
+class PermuteDims(Function):
+    @staticmethod
+    def forward(ctx, x, axes=None):
+        ctx.axes = axes
+        return ctx.xp.permute_dims(x, axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        inverse = [0] * len(ctx.axes)
+        for i, a in enumerate(ctx.axes):
+            inverse[a] = i
+        return ctx.xp.permute_dims(g, tuple(inverse))
+
+
+class ExpandDims(Function):
+    @staticmethod
+    def forward(ctx, x, axis=0):
+        ctx.shape = x.shape
+        return ctx.xp.expand_dims(x, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.xp.reshape(g, ctx.shape)
+
+
+class Squeeze(Function):
+    @staticmethod
+    def forward(ctx, x, axis=None):
+        ctx.shape = x.shape
+        return ctx.xp.squeeze(x, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.xp.reshape(g, ctx.shape)
+
+
+class Concat(Function):
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        ctx.axis = axis
+        ctx.sizes = [a.shape[axis] for a in arrays]
+        return ctx.xp.concat(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        out, start = [], 0
+        index = [slice(None)] * g.ndim
+        for n in ctx.sizes:
+            index[ctx.axis] = slice(start, start + n)
+            out.append(g[tuple(index)])
+            start += n
+        return tuple(out)
+
+
+class Stack(Function):
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        ctx.axis, ctx.count = axis, len(arrays)
+        return ctx.xp.stack(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        index = [slice(None)] * g.ndim
+        out = []
+        for i in range(ctx.count):
+            index[ctx.axis] = i
+            out.append(g[tuple(index)])
+        return tuple(out)
+
+
+class Take(Function):
+    @staticmethod
+    def forward(ctx, x, indices, axis=0):
+        ctx.shape, ctx.axis = x.shape, axis
+        ctx.save_for_backward(indices)
+        return ctx.xp.take(x, indices, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        (indices,) = ctx.saved_tensors
+        out = ctx.xp.zeros(ctx.shape, dtype=g.dtype)
+        return ctx.backend.index_add(out, ctx.axis, indices, g), None
+
+
+class TakeAlongAxis(Function):
+    @staticmethod
+    def forward(ctx, x, indices, axis=-1):
+        ctx.shape, ctx.axis = x.shape, axis % x.ndim
+        ctx.save_for_backward(indices)
+        return ctx.xp.take_along_axis(x, indices, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        (indices,) = ctx.saved_tensors
+        out = ctx.xp.zeros(ctx.shape, dtype=g.dtype)
+        return ctx.backend.add_along_axis(out, indices, g, ctx.axis), None
+
+
+class GetItem(Function):
+    @staticmethod
+    def forward(ctx, x, key=None):
+        ctx.shape = x.shape
+        ctx.key = tuple(k for k in key if k is not None)  # setitem takes no new axes
+        out = x[key]
+        ctx.picked_shape = out.shape if len(ctx.key) == len(key) else x[ctx.key].shape
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        out = ctx.xp.zeros(ctx.shape, dtype=g.dtype)
+        out[ctx.key] = ctx.xp.reshape(g, ctx.picked_shape)  # basic indexing never repeats an element
+        return out
+
+
+def reshape(x, shape):
+    """The same elements in a new shape (one entry may be -1); the gradient is reshaped back.
+
+    >>> import xpgrad
+    >>> xpgrad.reshape(xpgrad.arange(6), (2, -1)).shape
+    (2, 3)
+    """
+    return Reshape.apply(x, shape=tuple(shape) if not isinstance(shape, int) else (shape,))
+
+
+def permute_dims(x, axes):
+    """Reorder the axes; the gradient goes through the inverse permutation.
+
+    >>> import xpgrad
+    >>> xpgrad.permute_dims(xpgrad.zeros((2, 3, 4)), (2, 0, 1)).shape
+    (4, 2, 3)
+    """
+    axes = tuple(a % x.ndim for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"permute_dims: axes {axes} are not a permutation of range({x.ndim})")
+    return PermuteDims.apply(x, axes=axes)
+
+
+def expand_dims(x, axis=0):
+    """Insert an axis of length one at ``axis``.
+
+    >>> import xpgrad
+    >>> xpgrad.expand_dims(xpgrad.zeros(3), axis=0).shape
+    (1, 3)
+    """
+    return ExpandDims.apply(x, axis=axis)
+
+
+def squeeze(x, axis):
+    """Remove axes of length one (``axis`` is an int or tuple, as in the array API).
+
+    >>> import xpgrad
+    >>> xpgrad.squeeze(xpgrad.zeros((1, 3)), axis=0).shape
+    (3,)
+    """
+    return Squeeze.apply(x, axis=axis)
+
+
+def concat(tensors, axis=0):
+    """Join tensors along an existing axis; each input gets its slice of the gradient.
+
+    >>> import xpgrad
+    >>> xpgrad.concat([xpgrad.zeros((2, 1)), xpgrad.ones((2, 2))], axis=1).shape
+    (2, 3)
+    """
+    return Concat.apply(*tensors, axis=axis)
+
+
+def stack(tensors, axis=0):
+    """Join same-shaped tensors along a new axis.
+
+    >>> import xpgrad
+    >>> xpgrad.stack([xpgrad.zeros(3), xpgrad.ones(3)]).shape
+    (2, 3)
+    """
+    return Stack.apply(*tensors, axis=axis)
+
+
+def _index_array(x, indices, fname):
+    if isinstance(indices, Tensor):
+        return indices
+    b = x._backend
+    arr = b.asarray(indices)
+    if not b.xp.isdtype(arr.dtype, "integral"):
+        raise TypeError(f"{fname}: indices must be integers, got dtype {arr.dtype}")
+    return Tensor._make(arr, b)
+
+
+def take(x, indices, axis=0):
+    """Gather entries ``x[..., indices, ...]`` along ``axis`` (1-D integer indices).
+
+    Repeated indices are allowed; their gradients are summed (scatter-add).
+
+    >>> import xpgrad
+    >>> x = xpgrad.tensor([10.0, 20.0, 30.0], requires_grad=True)
+    >>> y = xpgrad.take(x, [2, 2, 0])
+    >>> y.sum().backward()
+    >>> x.grad.tolist()
+    [1.0, 0.0, 2.0]
+    """
+    return Take.apply(x, _index_array(x, indices, "take"), axis=axis)
+
+
+def take_along_axis(x, indices, axis=-1):
+    """Pick one entry per position along ``axis``: ``out[i, j] = x[i, indices[i, j]]`` for axis=1.
+
+    >>> import xpgrad
+    >>> s = xpgrad.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> xpgrad.take_along_axis(s, xpgrad.tensor([[1], [0]]), axis=1).tolist()
+    [[2.0], [3.0]]
+    """
+    return TakeAlongAxis.apply(x, _index_array(x, indices, "take_along_axis"), axis=axis)
+
+
+def getitem(x, key):
+    """Basic indexing with ints, slices, ``None`` and ``...``; see :func:`take` for integer arrays.
+
+    >>> import xpgrad
+    >>> xpgrad.arange(6).reshape((2, 3))[1, 1:].tolist()
+    [4, 5]
+    """
+    parts = key if isinstance(key, tuple) else (key,)
+    for k in parts:
+        if not (k is None or k is Ellipsis or isinstance(k, (int, slice))) or isinstance(k, bool):
+            raise TypeError(f"tensor indexing takes ints, slices, None and ...; got {type(k).__name__}. "
+                            "Use xpgrad.take(x, indices, axis) or take_along_axis for integer arrays and "
+                            "xpgrad.where for masks")
+    if Ellipsis not in parts and sum(k is not None for k in parts) < x.ndim:
+        parts = (*parts, Ellipsis)  # the standard wants every axis named; NumPy pads implicitly
+    return GetItem.apply(x, key=parts)

@@ -1,0 +1,214 @@
+"""``Tensor``: one backend array, its gradient and the graph node that made it."""
+
+from __future__ import annotations
+
+from .. import backend as _backend
+
+__all__ = ["Tensor"]
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it.
+
+    ``data`` is the backend array (NumPy, CuPy or array-api-strict); ``grad``
+    holds the gradient of the last :meth:`backward` with respect to this tensor
+    as an array of the same shape (``None`` until one arrives).  Tensors made
+    by an operation on tensors that require grad carry a graph node so that
+    :meth:`backward` can apply the chain rule.
+
+    Create tensors with :func:`xpgrad.tensor` and friends rather than with the
+    class itself.
+
+    >>> import xpgrad
+    >>> x = xpgrad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> x.shape, x.dtype.name if hasattr(x.dtype, "name") else x.dtype
+    ((2, 2), 'float32')
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_backend", "__weakref__")
+    __array_priority__ = 1000  # make ``ndarray + Tensor`` defer to Tensor.__radd__
+
+    def __init__(self, data, dtype=None, requires_grad=False, backend=None):
+        from .creation import _to_array
+
+        b = _backend.resolve(backend) if backend is not None else None
+        arr, b = _to_array(data, dtype, b)
+        self.data = arr
+        self.grad = None
+        self._ctx = None
+        self._backend = b
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, data, backend, requires_grad=False):
+        """Wrap a backend array without copying or checking (the hot path)."""
+        t = object.__new__(cls)
+        t.data = data
+        t.grad = None
+        t.requires_grad = requires_grad
+        t._ctx = None
+        t._backend = backend
+        return t
+
+    # -- attributes -------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for s in self.data.shape:
+            n *= s
+        return n
+
+    @property
+    def backend(self) -> str:
+        """Canonical name of the backend that holds the data."""
+        return self._backend.name
+
+    @property
+    def device(self):
+        return self.data.device
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than by a recorded operation."""
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        """The :class:`~xpgrad.Function` subclass that made this tensor, or None for a leaf."""
+        return None if self._ctx is None else self._ctx.fn
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __repr__(self):
+        body = repr(_backend.to_numpy(self.data)).replace("array(", "tensor(", 1)
+        extras = []
+        if self._backend.name != "numpy":
+            extras.append(f"backend={self._backend.name!r}")
+        if self._ctx is not None:
+            extras.append(f"grad_fn={self._ctx.fn.__name__}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if extras:
+            body = body[:-1] + ", " + ", ".join(extras) + ")"
+        return body
+
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.data)
+
+    def __int__(self):
+        return int(self.data)
+
+    # -- conversions --------------------------------------------------------------------
+    def item(self):
+        """The value of a one-element tensor as a Python number.
+
+        >>> import xpgrad
+        >>> xpgrad.tensor([[3.5]]).item()
+        3.5
+        """
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        x = self.data if self.data.ndim == 0 else self._backend.xp.reshape(self.data, ())
+        xp = self._backend.xp
+        if xp.isdtype(x.dtype, "bool"):
+            return bool(x)
+        return int(x) if xp.isdtype(x.dtype, "integral") else float(x)
+
+    def numpy(self):
+        """The data as a :class:`numpy.ndarray` (copied from the GPU when needed).
+
+        >>> import xpgrad
+        >>> type(xpgrad.tensor([1.0]).numpy()).__name__
+        'ndarray'
+        """
+        return _backend.to_numpy(self.data)
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def detach(self) -> "Tensor":
+        """A new leaf sharing this tensor's data, outside the graph.
+
+        >>> import xpgrad
+        >>> xpgrad.tensor([1.0], requires_grad=True).detach().requires_grad
+        False
+        """
+        return Tensor._make(self.data, self._backend)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Switch gradient tracking on (or off) for this leaf, in place; returns self."""
+        if requires_grad and not self._backend.is_floating(self.data.dtype):
+            raise TypeError(f"only floating-point tensors can require gradients; this one is {self.dtype}. "
+                            "Convert it first, e.g. tensor.astype('float32')")
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; use .detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def to(self, backend=None, dtype=None) -> "Tensor":
+        """Copy to another backend and/or dtype; returns self when nothing changes.
+
+        The result is a new leaf with the same ``requires_grad`` (gradients do
+        not flow back across backends).
+
+        >>> import xpgrad
+        >>> xpgrad.tensor([1.0, 2.0]).to("array_api_strict").backend
+        'array_api_strict'
+        """
+        target = self._backend if backend is None else _backend.resolve(backend)
+        data = self.data
+        if target is not self._backend:
+            data = target.asarray(data)
+        if dtype is not None:
+            dt = target.dtype(dtype)
+            if data.dtype != dt:
+                data = target.xp.astype(data, dt)
+        if data is self.data:
+            return self
+        t = Tensor._make(data, target)
+        if self.requires_grad and target.is_floating(data.dtype):
+            t.requires_grad = True
+        return t
+
+    def backward(self, grad=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+        Parameters
+        ----------
+        grad : array or Tensor, optional
+            The gradient of some scalar with respect to this tensor; may be
+            omitted only when this tensor holds a single element (then 1).
+        retain_graph : bool
+            Keep the graph so that ``backward`` can run through it again.
+
+        >>> import xpgrad
+        >>> x = xpgrad.tensor(3.0, requires_grad=True)
+        >>> (x * x).backward()
+        >>> float(x.grad)
+        6.0
+        """
+        from .engine import backward
+
+        backward(self, grad, retain_graph)

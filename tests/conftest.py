@@ -1,0 +1,51 @@
+"""Shared fixtures: every test that takes ``backend`` runs on each CPU backend (and CuPy where a GPU is usable)."""
+
+import os
+
+import pytest
+
+import xpgrad
+from xpgrad import backend as B
+
+os.environ.setdefault("XPGRAD_DISABLE_PLUGIN_AUTOLOAD", "")
+
+try:
+    import array_api_strict
+
+    array_api_strict.set_array_api_strict_flags(api_version=B.STRICT_API_VERSION)
+except ImportError:  # pragma: no cover - the test extra installs it
+    array_api_strict = None
+
+CPU_BACKENDS = ["numpy", "array_api_strict"]
+
+
+def pytest_collection_modifyitems(config, items):
+    if xpgrad.gpu_available():
+        return
+    skip = pytest.mark.skip(reason="needs CuPy and a usable CUDA GPU (cupy.is_available() is False here)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(params=[*CPU_BACKENDS, pytest.param("cupy", marks=pytest.mark.gpu)])
+def backend(request):
+    """Run the test with this backend current; yields its name."""
+    with xpgrad.use_backend(request.param):
+        yield request.param
+
+
+@pytest.fixture(params=CPU_BACKENDS)
+def cpu_backend(request):
+    with xpgrad.use_backend(request.param):
+        yield request.param
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state():
+    """Each test starts from seed 0, float32 and the NumPy default backend."""
+    xpgrad.manual_seed(0)
+    xpgrad.set_default_dtype("float32")
+    yield
+    xpgrad.set_default_dtype("float32")
+    xpgrad.set_backend("numpy")
