@@ -9,7 +9,7 @@ __all__ = ["backward", "unbroadcast"]
 
 def unbroadcast(xp, grad, shape):
     """Sum ``grad`` down to ``shape``, undoing NumPy-style broadcasting."""
-    if tuple(grad.shape) == tuple(shape):
+    if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(
@@ -21,30 +21,34 @@ def unbroadcast(xp, grad, shape):
     return grad
 
 
-def _topological_order(root):
-    """Nodes reachable from ``root`` that need a gradient, each after all of its inputs."""
-    order, seen = [], set()
-    stack = [(root, False)]
+def _graph_nodes(root):
+    """Recorded (non-leaf) tensors reachable from ``root``, outputs before inputs.
+
+    Every node carries its creation number and an op's inputs are created
+    before its output, so sorting by that number, newest first, is a valid
+    reverse topological order; the walk itself uses an explicit stack, so
+    deep graphs do not touch the recursion limit.
+    """
+    nodes, seen, stack = [], {id(root)}, [root]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
+        node = stack.pop()
         ctx = node._ctx
-        if ctx is not None:
-            if ctx.freed:
-                raise RuntimeError(
-                    f"trying to backward through a graph a second time (through {ctx.fn.__name__}); its saved "
-                    "arrays were freed after the first backward. Pass retain_graph=True to the first "
-                    "backward() if you need to call it again.")
-            for p in ctx.parents:
-                if isinstance(p, Tensor) and p.requires_grad and id(p) not in seen:
-                    stack.append((p, False))
-    return order
+        if ctx.freed:
+            raise RuntimeError(
+                f"trying to backward through a graph a second time (through {ctx.fn.__name__}); its saved "
+                "arrays were freed after the first backward. Pass retain_graph=True to the first "
+                "backward() if you need to call it again.")
+        nodes.append(node)
+        for p in ctx.parents:
+            if isinstance(p, Tensor) and p._ctx is not None and id(p) not in seen:
+                seen.add(id(p))
+                stack.append(p)
+    nodes.sort(key=_seq, reverse=True)
+    return nodes
+
+
+def _seq(t):
+    return t._ctx.seq
 
 
 def _initial_grad(root, grad):
@@ -62,30 +66,38 @@ def _initial_grad(root, grad):
 
 
 def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
-    """Apply the chain rule from ``root`` down to every leaf that requires grad."""
+    """Apply the chain rule from ``root`` down to every leaf that requires grad.
+
+    Leaves accumulate into ``.grad`` (summing with what is already there);
+    interior gradients live in a dictionary only until their node is processed.
+    """
     if not root.requires_grad:
         raise RuntimeError("backward() on a tensor that does not require grad: no input of the computation "
                            "had requires_grad=True (or it ran under no_grad())")
+    g0 = _initial_grad(root, grad)
+    if root._ctx is None:
+        root.grad = g0 if root.grad is None else root.grad + g0
+        return
     xp = root._backend.xp
-    order = _topological_order(root)
-    grads = {id(root): _initial_grad(root, grad)}
-    for node in reversed(order):
+    grads = {id(root): g0}
+    for node in _graph_nodes(root):
         g = grads.pop(id(node), None)
         if g is None:
             continue
         ctx = node._ctx
-        if ctx is None:  # a leaf: accumulate into .grad
-            node.grad = g if node.grad is None else node.grad + g
-            continue
         in_grads = ctx.fn.backward(ctx, g)
-        if not isinstance(in_grads, tuple):
-            in_grads = (in_grads,)
+        if type(in_grads) is not tuple:
+            in_grads = (in_grads,) if not isinstance(in_grads, list) else tuple(in_grads)
         for parent, pg in zip(ctx.parents, in_grads):
             if pg is None or not isinstance(parent, Tensor) or not parent.requires_grad:
                 continue
-            pg = unbroadcast(xp, pg, parent.data.shape)
-            key = id(parent)
-            prev = grads.get(key)
-            grads[key] = pg if prev is None else prev + pg
+            if pg.shape != parent.data.shape:
+                pg = unbroadcast(xp, pg, parent.data.shape)
+            if parent._ctx is None:
+                parent.grad = pg if parent.grad is None else parent.grad + pg
+            else:
+                key = id(parent)
+                prev = grads.get(key)
+                grads[key] = pg if prev is None else prev + pg
         if not retain_graph:
             ctx.release()

@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import itertools
 
 from .tensor import Tensor
 
 __all__ = ["Context", "Function", "enable_grad", "is_grad_enabled", "no_grad"]
 
+# Creation order of graph nodes: an op's inputs always come before it, so sorting by it
+# gives a topological order without a recursive walk.
+_sequence = itertools.count()
 _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("xpgrad_grad_enabled", default=True)
 
 
@@ -96,7 +100,7 @@ class Context:
     attribute in ``forward``.
     """
 
-    __slots__ = ("xp", "backend", "needs_input_grad", "saved_tensors", "fn", "parents", "freed", "__dict__")
+    __slots__ = ("xp", "backend", "needs_input_grad", "saved_tensors", "fn", "parents", "freed", "seq", "__dict__")
 
     def save_for_backward(self, *arrays):
         """Keep arrays needed by ``backward``; read them back as ``ctx.saved_tensors``."""
@@ -155,19 +159,23 @@ class Function(metaclass=FunctionMeta):
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run the op on tensors (and scalars) and record it in the graph when needed."""
-        backend = None
-        first = None
-        needs_grad = False
+        # This is the per-op hot path: one pass over the arguments, no allocations beyond
+        # the array list, the context and the result.
+        backend = first = None
+        needs = None
         arrays = []
-        for a in args:
+        for i, a in enumerate(args):
             if isinstance(a, Tensor):
                 if backend is None:
                     backend, first = a._backend, a
                 elif a._backend is not backend or (backend.multi_device and a.data.device != first.data.device):
                     _mixed_error(cls, first, a)
                 arrays.append(a.data)
-                needs_grad = needs_grad or a.requires_grad
-            elif isinstance(a, (list, tuple)) and a and isinstance(a[0], Tensor):
+                if a.requires_grad:
+                    if needs is None:
+                        needs = [False] * len(args)
+                    needs[i] = True
+            elif type(a) in (list, tuple) and a and isinstance(a[0], Tensor):
                 raise TypeError(f"{cls.__name__}: pass tensors as separate arguments, not a {type(a).__name__}")
             else:
                 arrays.append(a)
@@ -177,15 +185,16 @@ class Function(metaclass=FunctionMeta):
         ctx = Context()
         ctx.xp = backend.xp
         ctx.backend = backend
-        record = needs_grad and _grad_enabled.get()
+        record = needs is not None and _grad_enabled.get()
         if record:
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+            ctx.needs_input_grad = needs
         out = cls.forward(ctx, *arrays, **kwargs)
         result = Tensor._make(out, backend, record)
         if record:
             ctx.fn = cls
             ctx.parents = args
             ctx.freed = False
+            ctx.seq = next(_sequence)
             result._ctx = ctx
         return result
 
@@ -195,7 +204,10 @@ def _mixed_error(fn, a, b):
         dev = getattr(t.data, "device", None)
         return f"{t._backend.name!r}" + (f" on device {dev}" if t._backend.multi_device else "")
 
+    if a._backend is b._backend:  # same library, two devices: .to(name) gathers onto the default device
+        fix = f"Move both onto the default device with .to({a._backend.name!r})"
+    else:
+        fix = f"Move one with .to({a._backend.name!r}) or .to({b._backend.name!r})"
     raise ValueError(
         f"{fn.__name__}: arguments live on different backends or devices: {where(a)} (shape {a.shape}) and "
-        f"{where(b)} (shape {b.shape}). Move one with .to({a._backend.name!r}) or .to({b._backend.name!r}) "
-        "before combining them.")
+        f"{where(b)} (shape {b.shape}). {fix} before combining them.")

@@ -168,7 +168,7 @@ class Tensor:
         return self
 
     def to(self, backend=None, dtype=None) -> "Tensor":
-        """Copy to another backend and/or dtype; returns self when nothing changes.
+        """Copy to another backend (onto its default device) and/or dtype; returns self when nothing changes.
 
         The result is a new leaf with the same ``requires_grad`` (gradients do
         not flow back across backends).
@@ -181,6 +181,8 @@ class Tensor:
         data = self.data
         if target is not self._backend:
             data = target.asarray(data)
+        elif backend is not None:  # .to(same backend) gathers an array from another device
+            data = target.to_default_device(data)
         if dtype is not None:
             dt = target.dtype(dtype)
             if data.dtype != dt:

@@ -49,12 +49,14 @@ class Linear(Function):
     def backward(ctx, g):
         x, w = ctx.saved_tensors
         nx, nw, *nb = ctx.needs_input_grad
-        gx = g @ w.T if nx else None
-        if nw and x.ndim > 2:
-            gw = ctx.xp.reshape(x, (-1, x.shape[-1])).T @ ctx.xp.reshape(g, (-1, g.shape[-1]))
+        xp = ctx.xp
+        if x.ndim != 2:  # fold leading axes into rows: (..., in) -> (rows, in)
+            x, g2 = xp.reshape(x, (-1, x.shape[-1])), xp.reshape(g, (-1, g.shape[-1]))
         else:
-            gw = x.T @ g if nw else None
-        gb = ctx.xp.sum(ctx.xp.reshape(g, (-1, g.shape[-1])), axis=0) if nb and nb[0] else None
+            g2 = g
+        gx = g @ w.T if nx else None
+        gw = x.T @ g2 if nw else None
+        gb = xp.sum(g2, axis=0) if nb and nb[0] else None
         return gx, gw, gb
 
 
@@ -84,10 +86,11 @@ def linear(x, weight, bias=None):
     >>> xpgrad.linear(x, w, xpgrad.tensor([0.5])).tolist()
     [[3.5]]
     """
-    if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (in_features, out_features), got shape {weight.shape}")
-    if x.shape[-1] != weight.shape[0]:
-        raise ValueError(f"linear: x has {x.shape[-1]} features (shape {x.shape}) but weight expects "
+    ws, xs = weight.data.shape, x.data.shape
+    if len(ws) != 2 or not xs or xs[-1] != ws[0]:
+        if len(ws) != 2:
+            raise ValueError(f"linear: weight must be 2-D (in_features, out_features), got shape {weight.shape}")
+        raise ValueError(f"linear: x has {xs[-1] if xs else 0} features (shape {x.shape}) but weight expects "
                          f"{weight.shape[0]} (shape {weight.shape})")
     if bias is None:
         return Linear.apply(x, weight)

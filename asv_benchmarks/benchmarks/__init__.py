@@ -1,0 +1,1 @@
+"""asv benchmarks for xpgrad; see docs/benchmarks.md for how to run them."""
