@@ -131,6 +131,17 @@ class Backend:
             data = to_numpy(data)
         return self.xp.asarray(data, dtype=dtype)
 
+    def to_default_device(self, array):
+        """Move ``array`` to the device where this backend makes new arrays (no copy if it is there)."""
+        if not self.multi_device:
+            return array
+        device = self.xp.__array_namespace_info__().default_device()
+        if array.device == device:
+            return array
+        import array_api_compat
+
+        return array_api_compat.to_device(array, device)
+
     # -- random numbers -----------------------------------------------------------
     def seed(self, seed):
         self._seed = seed
@@ -200,7 +211,7 @@ class Backend:
         """Scatter-add counterpart of ``take_along_axis`` (duplicates summed)."""
         if self.name in ("numpy", "cupy"):
             lib = self._native
-            idx = list(lib.indices(indices.shape, sparse=True))
+            idx = list(lib.indices(values.shape, sparse=True))  # indices may broadcast against x
             idx[axis] = indices
             if self.name == "numpy":
                 np.add.at(out, tuple(idx), values)

@@ -114,7 +114,10 @@ class TakeAlongAxis(Function):
     @staticmethod
     def backward(ctx, g):
         (indices,) = ctx.saved_tensors
-        out = ctx.xp.zeros(ctx.shape, dtype=g.dtype)
+        # x and indices broadcast against each other off the axis; the engine sums x's share back down.
+        shape = list(g.shape)
+        shape[ctx.axis] = ctx.shape[ctx.axis]
+        out = ctx.xp.zeros(tuple(shape), dtype=g.dtype)
         return ctx.backend.add_along_axis(out, indices, g, ctx.axis), None
 
 
