@@ -357,7 +357,7 @@ def tanh(x):
 
 
 def abs(x):
-    """Elementwise |x|; d/dx = sign(x), taken as 0 at 0.
+    """Elementwise absolute value ``|x|``; d/dx = sign(x), taken as 0 at 0.
 
     >>> import xpgrad
     >>> xpgrad.abs(xpgrad.tensor([-2.0, 3.0])).tolist()
