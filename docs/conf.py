@@ -1,0 +1,169 @@
+"""Sphinx configuration for the xpgrad documentation (builds offline, warnings as errors)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import xpgrad
+
+project = "xpgrad"
+author = "The xpgrad developers"
+copyright = "2026, The xpgrad developers"
+version = release = xpgrad.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "myst_parser",
+    "sphinx_copybutton",
+]
+
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+root_doc = "index"
+exclude_patterns = ["_build", "scripts", "Thumbs.db", ".DS_Store", "**/README.md"]
+templates_path = ["_templates"]
+
+# Markdown: $...$ math, ::: fences, anchors for the headings of every page.
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+# API reference: stubs are regenerated on every build into api/generated/ (git-ignored).
+autosummary_generate = True
+autosummary_imported_members = True
+autosummary_ignore_module_all = False
+autodoc_typehints = "none"  # numpydoc docstrings state the types; annotations would need intersphinx
+autodoc_member_order = "bysource"
+numpydoc_show_class_members = False  # the class template lists members through autodoc instead
+numpydoc_class_members_toctree = False
+
+# Offline: no intersphinx. Nitpicky mode (-n) then reports every reference that has no target;
+# references into other libraries (numpy.ndarray, ...) have none here, so only those are exempt.
+nitpick_ignore_regex = [
+    (r"py:.*", r"(numpy|cupy|cupyx|array_api_strict|array_api_compat|contextvars|pluggy|matplotlib|tqdm"
+               r"|safetensors|importlib|pathlib|os|collections\.abc)(\..+)?"),
+]
+html_theme = "pydata_sphinx_theme"
+html_title = f"xpgrad {release}"
+html_static_path = ["_static"]
+html_css_files = ["xpgrad.css"]
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "header_links_before_dropdown": 6,
+}
+html_sidebars = {"index": []}
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
+
+# -- pages that other parts of the project add ---------------------------------------------
+# benchmarks.md (performance work) and guide/*.md (one page per feature) land over time. A
+# toctree entry for a missing page is a warning, so pages list such entries between
+# "<!-- optional-start -->" and "<!-- optional-end -->": entries whose file is missing are
+# dropped, and a pattern such as guide/* becomes the matching pages in reading order.
+_OPTIONAL = re.compile(r"<!-- optional-start -->\n(.*?)<!-- optional-end -->\n", re.S)
+READING_ORDER = ["layers", "activations", "losses", "regularizers", "optimizers", "schedules", "data",
+                 "training", "plots", "cli", "plugins"]
+
+
+def _reading_key(docname: str):
+    stem = docname.rsplit("/", 1)[-1]
+    return (READING_ORDER.index(stem) if stem in READING_ORDER else len(READING_ORDER), stem)
+
+
+def _expand_optional(app, docname, source):
+    srcdir = Path(app.srcdir)
+
+    def entries(block: str):
+        for line in block.splitlines():
+            pattern = line.strip()
+            if not pattern:
+                continue
+            found = [str(p.relative_to(srcdir).with_suffix("")) for p in srcdir.glob(pattern + ".md")]
+            yield from sorted(found, key=_reading_key)
+
+    source[0] = _OPTIONAL.sub(lambda m: "".join(e + "\n" for e in entries(m.group(1))), source[0])
+
+
+# -- every public name must appear in the API reference ------------------------------------
+# (module, page): the names in ``module.__all__`` must be listed in an autosummary on ``page``.
+# A module that is not importable yet (a feature still being written) is skipped.
+PUBLIC_MODULES = {
+    "xpgrad": None,  # top level: listed across the api/*.md pages
+    "xpgrad.backend": "api/backends.md",
+    "xpgrad.nn": "api/nn.md",
+    "xpgrad.data": "api/data.md",
+    "xpgrad.registry": "api/registry.md",
+    "xpgrad.testing": "api/testing.md",
+    "xpgrad.train": "api/train.md",
+    "xpgrad.checkpoint": "api/train.md",
+    "xpgrad.plot": "api/plot.md",
+}
+_MODULE_PLACEHOLDERS = {"nn", "data", "registry", "testing", "plot"}  # submodules named in xpgrad.__all__
+
+
+def _listed_names(srcdir: Path, pages) -> set[str]:
+    names = set()
+    for page in pages:
+        text = (srcdir / page).read_text(encoding="utf-8")
+        module = "xpgrad"
+        for line in text.splitlines():
+            m = re.match(r"\s*\.\. (?:current)?module:: (\S+)", line)
+            if m:
+                module = m.group(1)
+            m = re.match(r"\s{3,}~?([\w.]+)\s*$", line)
+            if m and not line.lstrip().startswith(":"):
+                names.add(f"{module}.{m.group(1)}")
+    return names
+
+
+def _check_api_complete(app, env, docnames):
+    from sphinx.util import logging
+
+    log = logging.getLogger("xpgrad.docs")
+    srcdir = Path(app.srcdir)
+    pages = sorted(str(p.relative_to(srcdir)) for p in (srcdir / "api").glob("*.md"))
+    listed = _listed_names(srcdir, pages)
+    for modname, page in PUBLIC_MODULES.items():
+        try:
+            mod = importlib.import_module(modname)
+        except ImportError:
+            continue
+        public = getattr(mod, "__all__", None)
+        if public is None:
+            continue
+        if page is not None and not (srcdir / page).exists():
+            log.warning(f"{modname} is public but has no API page: create docs/{page} with an autosummary "
+                        f"of its names (see docs/api/index.md)")
+            continue
+        missing = []
+        for name in public:
+            if modname == "xpgrad" and name in _MODULE_PLACEHOLDERS:
+                continue  # the submodule gets its own page
+            try:
+                obj = getattr(mod, name)
+            except (ImportError, AttributeError):
+                continue  # lazily exported from a module that has not landed yet
+            if modname != "xpgrad" and getattr(xpgrad, name, None) is obj and f"xpgrad.{name}" in listed:
+                continue  # re-exported at the top level and documented there
+            if f"{modname}.{name}" not in listed:
+                missing.append(name)
+        if missing:
+            where = f"docs/{page}" if page else "an autosummary under docs/api/ (currentmodule xpgrad)"
+            log.warning(f"public names of {modname} missing from the API reference: {', '.join(missing)}; "
+                        f"list them in {where}")
+
+
+def _reread_optional_hosts(app, env, added, changed, removed):
+    # pages with optional entries must be re-read when a page lands, even in incremental builds
+    return [d for d in ("index", "user-guide") if d in env.found_docs]
+
+
+def setup(app):
+    app.connect("source-read", _expand_optional)
+    app.connect("env-get-outdated", _reread_optional_hosts)
+    app.connect("env-before-read-docs", _check_api_complete)
+    return {"parallel_read_safe": True}
