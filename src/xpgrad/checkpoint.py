@@ -1,0 +1,409 @@
+"""Checkpoints: model, optimizer, schedule and RNG state in one safetensors file, no pickle.
+
+Layout of a checkpoint file
+---------------------------
+* every array (parameters, buffers, optimizer moments, ...) is a tensor of
+  the safetensors file, named after where it came from (``model/0.weight``,
+  ``optimizer/state/0/m``, ...);
+* everything else goes as JSON strings into the safetensors metadata:
+  ``format`` (``"xpgrad-checkpoint"``), ``format_version``, ``state`` (the
+  optimizer and schedule state dicts with arrays replaced by references to
+  tensors, the random generator state of every loaded backend, and the model's
+  parameter names, shapes and dtypes) and ``meta`` (the keyword arguments given
+  to :func:`save`, e.g. ``epoch``).
+
+Files are written atomically (:func:`write_atomic`), so a crash while saving
+leaves the previous checkpoint intact, and :func:`load` validates the whole
+file against the objects it is given before changing any of them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import struct
+
+import numpy as np
+
+from . import backend as _backend
+
+__all__ = ["CheckpointError", "load", "read_metadata", "save", "write_atomic"]
+
+FORMAT = "xpgrad-checkpoint"
+FORMAT_VERSION = 1
+_PARTS = ("model", "optimizer", "schedule")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is unreadable, foreign, or does not fit the objects it is loaded into."""
+
+
+# -- writing files ---------------------------------------------------------------------------
+
+
+def write_atomic(path, data: bytes) -> str:
+    """Write ``data`` to ``path`` so that readers see either the old file or the complete new one.
+
+    The bytes go to a temporary file in the same directory, which is flushed,
+    ``fsync``-ed and then renamed over ``path`` with :func:`os.replace` (atomic
+    on POSIX and Windows); the directory is ``fsync``-ed too where possible.
+
+    Returns the path as a string.
+
+    >>> import os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "hello.txt")
+    >>> write_atomic(p, b"hi") == p, open(p, "rb").read()
+    (True, b'hi')
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {path!r}: directory {directory!r} does not exist; create it first")
+    fd, tmp = _create_temp(directory, os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable; not possible on every OS/filesystem
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+def _create_temp(directory, name):
+    """Create a new hidden temporary file next to the target; mode 0o666 minus the umask, like open()."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{name}.{os.urandom(4).hex()}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file in {directory!r}")
+
+
+# -- splitting state dicts into JSON + arrays ------------------------------------------------------
+
+
+def _is_array_like(x) -> bool:
+    from .autograd import Tensor
+
+    return isinstance(x, (Tensor, np.ndarray)) or _backend.is_array(x)
+
+
+def _flatten(obj, where: str, tensors: dict):
+    """Return a JSON-able copy of ``obj``; arrays move into ``tensors`` and leave a reference behind."""
+    from .autograd import Tensor
+
+    if _is_array_like(obj):
+        kind = "tensor" if isinstance(obj, Tensor) else "array"
+        data = obj.data if isinstance(obj, Tensor) else obj
+        name, k = where, 1
+        while name in tensors:  # keys that stringify alike ("0" and 0) must not collide
+            name, k = f"{where}#{k}", k + 1
+        tensors[name] = np.ascontiguousarray(_backend.to_numpy(data))
+        return {"__array__": name, "kind": kind}
+    if isinstance(obj, np.generic):  # keep NumPy scalars' dtype exactly
+        tensors[where] = np.asarray(obj)
+        return {"__array__": where, "kind": "scalar"}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: _flatten(v, f"{where}/{k}", tensors) for k, v in obj.items()}
+        return {"__items__": [[_flatten(k, f"{where}/key{i}", tensors), _flatten(v, f"{where}/{k}", tensors)]
+                              for i, (k, v) in enumerate(obj.items())]}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_flatten(v, f"{where}/{i}", tensors) for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_flatten(v, f"{where}/{i}", tensors) for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} value at {where!r} in a checkpoint: only arrays, tensors, "
+                    "numbers, strings, None and lists/tuples/dicts of them are allowed (no pickle)")
+
+
+def _unflatten(obj, tensors: dict, target):
+    """Inverse of :func:`_flatten`; arrays land on backend ``target`` (None keeps NumPy)."""
+    from .autograd import Tensor
+
+    if isinstance(obj, list):
+        return [_unflatten(v, tensors, target) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "__array__" in obj:
+        name = obj["__array__"]
+        if name not in tensors:
+            raise CheckpointError(f"checkpoint metadata refers to tensor {name!r}, which the file does not contain")
+        arr = tensors[name]
+        if obj.get("kind") == "scalar":
+            return arr[()]
+        if target is None:
+            return arr
+        data = target.asarray(arr, dtype=target.dtype(arr.dtype.name))
+        return Tensor._make(data, target) if obj.get("kind") == "tensor" else data
+    if "__tuple__" in obj:
+        return tuple(_unflatten(v, tensors, target) for v in obj["__tuple__"])
+    if "__items__" in obj:
+        return {_unflatten(k, tensors, target): _unflatten(v, tensors, target) for k, v in obj["__items__"]}
+    return {k: _unflatten(v, tensors, target) for k, v in obj.items()}
+
+
+def _rng_states() -> dict:
+    """Generator state of every backend loaded in this process (NumPy's is plain ints and strings)."""
+    return {name: b.rng_state() for name, b in _backend._loaded.items()}
+
+
+def _model_layout(state: dict) -> dict:
+    layout = {}
+    for key, value in state.items():
+        if _is_array_like(value):
+            arr = value.data if hasattr(value, "_backend") else value
+            layout[key] = [list(arr.shape), _backend._dtype_name(arr.dtype)]
+    return layout
+
+
+# -- save --------------------------------------------------------------------------------
+
+
+def save(path, *, model=None, optimizer=None, schedule=None, **meta) -> str:
+    """Write a checkpoint of ``model``, ``optimizer`` and ``schedule`` (any may be None) to ``path``.
+
+    Arrays go into the safetensors tensors; hyperparameters, step counters,
+    the random generator state of every loaded backend and ``meta`` (any
+    JSON-serialisable keyword arguments, e.g. ``epoch=3``) into its JSON
+    metadata. The write is atomic: see :func:`write_atomic`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination file, conventionally ``*.safetensors``.
+    model, optimizer, schedule : objects with ``state_dict()``, optional
+    **meta
+        Extra JSON values returned by :func:`load`.
+
+    Returns
+    -------
+    str
+        The path written.
+
+    >>> import os, tempfile, numpy as np
+    >>> class Box:  # anything with state_dict()/load_state_dict() works
+    ...     def __init__(self): self.w = np.zeros(3, dtype="float32")
+    ...     def state_dict(self): return {"w": self.w}
+    ...     def load_state_dict(self, d): self.w = np.asarray(d["w"])
+    >>> p = os.path.join(tempfile.mkdtemp(), "ckpt.safetensors")
+    >>> a = Box(); a.w += 1.5
+    >>> _ = save(p, model=a, epoch=4)
+    >>> b = Box(); load(p, model=b)["epoch"], b.w
+    (4, array([1.5, 1.5, 1.5], dtype=float32))
+    """
+    from safetensors.numpy import save as _st_save
+
+    tensors: dict = {}
+    state = {"rng": _rng_states(), "parts": {}}
+    for part, obj in zip(_PARTS, (model, optimizer, schedule)):
+        if obj is None:
+            continue
+        sd = obj.state_dict()
+        entry = {"class": type(obj).__name__, "state": _flatten(sd, part, tensors)}
+        if part == "model":
+            entry["layout"] = _model_layout(sd)
+        state["parts"][part] = entry
+    try:
+        meta_json = json.dumps(meta, allow_nan=True)
+    except TypeError as e:
+        raise TypeError(f"checkpoint meta must be JSON-serialisable ({e}); got keys {sorted(meta)}") from None
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "state": json.dumps(state),
+                "meta": meta_json}
+    return write_atomic(path, _st_save(tensors, metadata=metadata))
+
+
+# -- load --------------------------------------------------------------------------------
+
+
+def _read(path):
+    """Parse and validate a checkpoint file: (metadata dict, tensors dict); raises CheckpointError."""
+    from safetensors.numpy import load as _st_load
+
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist") from None
+    if len(raw) < 8:
+        raise CheckpointError(f"{path!r} is not an xpgrad checkpoint: only {len(raw)} bytes (truncated or empty)")
+    (n,) = struct.unpack("<Q", raw[:8])
+    if 8 + n > len(raw):
+        raise CheckpointError(f"{path!r} is truncated or not a safetensors file: its header announces {n} bytes "
+                              f"but the file has {len(raw)}")
+    try:
+        header = json.loads(raw[8:8 + n])
+        metadata = header.get("__metadata__") or {}
+    except (ValueError, AttributeError):
+        raise CheckpointError(f"{path!r} is not a safetensors file (header is not JSON)") from None
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{path!r} is a safetensors file but not an xpgrad checkpoint (metadata format "
+                              f"{metadata.get('format')!r}, expected {FORMAT!r}); write checkpoints with xpgrad.save")
+    if metadata.get("format_version") != str(FORMAT_VERSION):
+        raise CheckpointError(f"{path!r} has checkpoint format version {metadata.get('format_version')!r}; this "
+                              f"xpgrad reads version {FORMAT_VERSION}")
+    try:
+        tensors = _st_load(raw)
+        state, meta = json.loads(metadata["state"]), json.loads(metadata["meta"])
+    except Exception as e:  # SafetensorError, KeyError, JSON errors
+        raise CheckpointError(f"{path!r} is a damaged or truncated checkpoint: {e}") from None
+    return state, meta, tensors
+
+
+def read_metadata(path) -> dict:
+    """Return the ``meta`` keywords stored in a checkpoint without loading it into anything.
+
+    >>> import os, tempfile
+    >>> p = save(os.path.join(tempfile.mkdtemp(), "c.safetensors"), epoch=2, note="hi")
+    >>> read_metadata(p)
+    {'epoch': 2, 'note': 'hi'}
+    """
+    return _read(path)[1]
+
+
+def _check_model(path, entry, model, tensors):
+    current = _model_layout(model.state_dict())
+    saved = {k: list(v) for k, v in entry["layout"].items()}
+    missing = sorted(set(current) - set(saved))
+    unexpected = sorted(set(saved) - set(current))
+    wrong = [f"{k}: file {tuple(saved[k][0])} {saved[k][1]}, model {tuple(current[k][0])} {current[k][1]}"
+             for k in sorted(set(saved) & set(current)) if saved[k][0] != current[k][0]]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing in the file: {', '.join(missing)}")
+        if unexpected:
+            parts.append(f"not in the model: {', '.join(unexpected)}")
+        if wrong:
+            parts.append("wrong shapes: " + "; ".join(wrong))
+        raise CheckpointError(f"checkpoint {path!r} is from a different model ({entry['class']}): "
+                              + " | ".join(parts) + ". Build the model with the same layer sizes before loading")
+
+
+def _check_class(path, part, entry, obj):
+    if entry["class"] != type(obj).__name__:
+        raise CheckpointError(f"checkpoint {path!r} holds the {part} state of a {entry['class']}, but a "
+                              f"{type(obj).__name__} was given; create the same kind of {part} before loading")
+
+
+def _param_groups_shape(sd):
+    groups = sd.get("param_groups") if isinstance(sd, dict) else None
+    if not isinstance(groups, list):
+        return None
+    return [len(g["params"]) if isinstance(g, dict) and isinstance(g.get("params"), (list, tuple)) else None
+            for g in groups]
+
+
+def _target_backend(optimizer):
+    """The backend of the optimizer's parameters (where its state arrays must live)."""
+    for group in getattr(optimizer, "param_groups", ()) or ():
+        for p in group.get("params", ()) if isinstance(group, dict) else ():
+            b = getattr(p, "_backend", None)
+            if b is not None:
+                return b
+    return _backend.current()
+
+
+def load(path, *, model=None, optimizer=None, schedule=None, restore_rng: bool = True) -> dict:
+    """Load a checkpoint written by :func:`save` into the given objects; return its ``meta`` dict.
+
+    The file is read and checked completely first: a truncated, damaged or
+    foreign file, a model whose parameter names or shapes differ, or an
+    optimizer/schedule of another class raises :class:`CheckpointError` and
+    leaves every object unchanged. If an object's own ``load_state_dict``
+    still fails, the objects already restored are rolled back.
+
+    Parameters
+    ----------
+    path : str or path-like
+    model, optimizer, schedule : objects with ``load_state_dict()``, optional
+        Each given object must have its state in the file.
+    restore_rng : bool
+        Also restore the random generators of the backends saved in the file,
+        so that data shuffling, dropout and initialization continue exactly
+        as they would have without the interruption.
+
+    Returns
+    -------
+    dict
+        The ``meta`` keywords given to :func:`save` (e.g. ``{"epoch": 3}``).
+
+    >>> import os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "meta.safetensors")
+    >>> load(save(p, epoch=7))
+    {'epoch': 7}
+    """
+    path = os.fspath(path)
+    state, meta, tensors = _read(path)
+    parts = state.get("parts", {})
+    given = dict(zip(_PARTS, (model, optimizer, schedule)))
+    restored = {}
+    for part, obj in given.items():
+        if obj is None:
+            continue
+        if part not in parts:
+            raise CheckpointError(f"checkpoint {path!r} has no {part} state (it has: "
+                                  f"{', '.join(parts) or 'none'}); pass {part}=None or use another file")
+        entry = parts[part]
+        if part == "model":
+            _check_model(path, entry, obj, tensors)
+            target = None  # Module.load_state_dict casts NumPy arrays to its own backend and dtype
+        else:
+            _check_class(path, part, entry, obj)
+            target = _target_backend(obj) if part == "optimizer" else _backend.current()
+        new = _unflatten(entry["state"], tensors, target)
+        if part == "optimizer" and _param_groups_shape(new) != _param_groups_shape(obj.state_dict()):
+            raise CheckpointError(f"checkpoint {path!r} has an optimizer with parameter groups of sizes "
+                                  f"{_param_groups_shape(new)}, this one has {_param_groups_shape(obj.state_dict())};"
+                                  " build the optimizer over the same parameters")
+        restored[part] = new
+    _backend.current()  # make sure the default backend is loaded so that its generator is restored
+    rng = state.get("rng", {}) if restore_rng else {}
+    _apply(path, given, restored, rng)
+    return meta
+
+
+def _snapshot(obj):
+    """A deep copy of ``obj.state_dict()`` with arrays copied to the host (for rolling back)."""
+    tensors: dict = {}
+    flat = _flatten(obj.state_dict(), "snap", tensors)
+    return flat, {k: v.copy() for k, v in tensors.items()}
+
+
+def _apply(path, given, restored, rng):
+    done = []
+    old_rng = {name: b.rng_state() for name, b in _backend._loaded.items() if name in rng}
+    try:
+        for part, new in restored.items():
+            obj = given[part]
+            snap = _snapshot(obj)
+            obj.load_state_dict(new)
+            done.append((part, obj, snap))
+        for name, st in rng.items():
+            if name in _backend._loaded:  # a backend never loaded here has nothing to continue
+                _backend.resolve(name).set_rng_state(copy.deepcopy(st))
+    except Exception as e:
+        for name, st in old_rng.items():
+            _backend.resolve(name).set_rng_state(st)
+        for part, obj, (flat, tensors) in reversed(done):
+            target = None if part == "model" else (
+                _target_backend(obj) if part == "optimizer" else _backend.current())
+            obj.load_state_dict(_unflatten(flat, tensors, target))
+        raise CheckpointError(f"loading {path!r} failed and nothing was changed: {type(e).__name__}: {e}") from e
