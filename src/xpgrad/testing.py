@@ -1,0 +1,297 @@
+"""Contract checks for components, for plugin authors' test suites and for xpgrad's own.
+
+Each ``check_*`` looks the component up in the registry by name, runs it on
+every available backend (NumPy, array-api-strict, CuPy when a GPU is usable),
+compares its gradients with central differences in float64
+(:func:`xpgrad.gradcheck`) and checks the contract its kind promises:
+shapes, dtypes, reductions, state round trips. A failure raises
+``AssertionError`` naming the component, the backend and what went wrong;
+success returns True.
+
+>>> from xpgrad import testing
+>>> testing.check_activation("relu")
+True
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+
+import numpy as np
+
+from . import backend as _backend
+from . import registry
+from .autograd.creation import tensor
+from .autograd.tensor import Tensor
+from .gradcheck import gradcheck
+
+__all__ = ["check_activation", "check_loss", "check_optimizer", "check_regularizer", "check_schedule"]
+
+
+def _backends(backends):
+    return list(backends) if backends is not None else _backend.available_backends()
+
+
+def _probe(shape, backend, dtype="float64", seed=0, requires_grad=True):
+    """Random values kept at least 0.1 away from 0, where many components have a kink."""
+    r = np.random.default_rng(seed).standard_normal(shape)
+    r = np.sign(r) * (0.1 + np.abs(r))
+    return tensor(r, dtype=dtype, backend=backend, requires_grad=requires_grad)
+
+
+def _fail(kind, name, backend, message):
+    raise AssertionError(f"{kind} {name!r} on backend {backend!r}: {message}")
+
+
+def _dtype_name(t):
+    return _backend._dtype_name(t.dtype)
+
+
+def _finite(t):
+    return bool(np.all(np.isfinite(t.numpy())))
+
+
+def check_activation(name, *, shape=(3, 8), backends=None, **kw):
+    """Check activation ``name`` (with hyperparameters ``kw``).
+
+    Contract: returns a Tensor on the input's backend, with the input's dtype
+    (float32 and float64), the same leading axes (the last may change size,
+    as maxout's does), no NaN for inputs of ±30, and gradients matching
+    central differences in float64.
+
+    >>> check_activation("leaky_relu", negative_slope=0.2)
+    True
+    """
+    f = registry.activation(name, **kw)
+    for b in _backends(backends):
+        x = _probe(shape, b)
+        y = f(x)
+        if not isinstance(y, Tensor):
+            _fail("activation", name, b, f"returned {type(y).__name__}, not a Tensor")
+        if y.backend != b or _dtype_name(y) != "float64":
+            _fail("activation", name, b, f"float64 input gave backend {y.backend!r}, dtype {y.dtype}")
+        if y.shape[:-1] != x.shape[:-1]:
+            _fail("activation", name, b, f"input shape {x.shape} gave output shape {y.shape}")
+        try:
+            gradcheck(f, [x])
+        except AssertionError as exc:
+            _fail("activation", name, b, f"gradient check failed: {exc}")
+        y32 = f(x.detach().astype("float32"))
+        if _dtype_name(y32) != "float32":
+            _fail("activation", name, b, f"float32 input gave dtype {y32.dtype}")
+        if not np.allclose(y32.numpy(), y.numpy(), rtol=1e-4, atol=1e-5):
+            _fail("activation", name, b, "float32 and float64 results disagree")
+        big = f(tensor([[30.0, -30.0] * (shape[-1] // 2)], dtype="float32", backend=b))
+        if np.any(np.isnan(big.numpy())):
+            _fail("activation", name, b, "NaN for inputs of +-30")
+    return True
+
+
+def check_loss(name, *, batch=5, num_classes=4, backends=None, **kw):
+    """Check loss ``name`` (with hyperparameters ``kw``).
+
+    Contract: every ``reduction`` works ("mean" and "sum" give a 0-d tensor,
+    "none" one value per row for class-index targets or per element for
+    same-shape targets), mean and sum agree with the unreduced values, the
+    dtype follows the scores, scores of ±1e4 in float32 give a finite loss and
+    gradient, and the gradient matches central differences in float64.
+    The target kind is read from the loss's ``targets`` attribute
+    (``"class_indices"``, the default, or ``"same_shape"``).
+
+    >>> check_loss("svm")
+    True
+    """
+    entry = registry.losses[name]
+    same_shape = getattr(entry.obj, "targets", "class_indices") == "same_shape"
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, num_classes, batch)
+    values = rng.uniform(0.0, 1.0, (batch, num_classes))
+    for b in _backends(backends):
+        scores = _probe((batch, num_classes), b)
+        targets = (tensor(values, dtype="float64", backend=b) if same_shape
+                   else tensor(labels, dtype="int64", backend=b))
+        out = {}
+        for reduction in ("mean", "sum", "none"):
+            f = registry.loss(name, reduction=reduction, **kw)
+            out[reduction] = y = f(scores, targets)
+            want = (batch, num_classes) if same_shape and reduction == "none" else (
+                (batch,) if reduction == "none" else ())
+            if not isinstance(y, Tensor) or y.shape != want:
+                _fail("loss", name, b, f"reduction={reduction!r} gave {getattr(y, 'shape', type(y))}, expected {want}")
+            if _dtype_name(y) != "float64":
+                _fail("loss", name, b, f"float64 scores gave a loss of dtype {y.dtype}")
+            try:
+                gradcheck(lambda s, f=f: f(s, targets), [scores])
+            except AssertionError as exc:
+                _fail("loss", name, b, f"gradient check failed with reduction={reduction!r}: {exc}")
+        none = out["none"].numpy()
+        if not (np.isclose(out["mean"].item(), none.mean()) and np.isclose(out["sum"].item(), none.sum())):
+            _fail("loss", name, b, "reduction='mean'/'sum' disagree with the mean/sum of reduction='none'")
+        big = (scores.detach() * 1e4).astype("float32").requires_grad_()
+        t32 = targets.astype("float32") if same_shape else targets
+        y = registry.loss(name, **kw)(big, t32)
+        y.backward()
+        if _dtype_name(y) != "float32" or not (_finite(y) and _finite(Tensor._make(big.grad, big._backend))):
+            _fail("loss", name, b, "float32 scores of +-1e4 gave a non-finite loss or gradient, or a wrong dtype")
+    return True
+
+
+def check_regularizer(name, *, strength=0.1, backends=None, **kw):
+    """Check regularizer ``name`` (with hyperparameters ``kw``).
+
+    Contract: returns a 0-d tensor, is zero at strength 0, scales linearly
+    with the strength, and its gradient matches central differences.
+
+    >>> check_regularizer("elastic_net", beta=0.5)
+    True
+    """
+    for b in _backends(backends):
+        params = [_probe((3, 4), b, seed=2), _probe((4,), b, seed=3)]
+        r = registry.regularizer(name, strength, **kw)
+        y = r(params)
+        if not isinstance(y, Tensor) or y.shape != () or _dtype_name(y) != "float64":
+            _fail("regularizer", name, b, f"expected a 0-d float64 tensor, got {y!r}")
+        if registry.regularizer(name, 0.0, **kw)(params).item() != 0.0:
+            _fail("regularizer", name, b, "strength 0 gave a non-zero penalty")
+        if not np.isclose(registry.regularizer(name, 2 * strength, **kw)(params).item(), 2 * y.item()):
+            _fail("regularizer", name, b, "the penalty is not proportional to the strength")
+        try:
+            gradcheck(lambda p, q: r([p, q]), params)
+        except AssertionError as exc:
+            _fail("regularizer", name, b, f"gradient check failed: {exc}")
+    return True
+
+
+def check_optimizer(name, *, steps=5, backends=None, **hparams):
+    """Check optimizer ``name`` (with hyperparameters ``hparams``) on f(w) = Σ (w − w*)².
+
+    Contract: steps keep each parameter's shape, dtype and backend and do not
+    increase the loss; a parameter whose ``.grad`` is None is left alone
+    (except by closure-driven optimizers such as random search);
+    ``zero_grad()`` sets gradients to None; hyperparameters in
+    ``state_dict()["param_groups"]`` survive JSON; a fresh optimizer loaded
+    from ``state_dict()`` continues exactly as the original; a negative
+    ``lr`` raises ValueError and an unknown keyword TypeError. Optimizers
+    with ``needs_closure = True`` get a closure that returns the loss.
+
+    >>> check_optimizer("adam", lr=0.1)
+    True
+    """
+    rng = np.random.default_rng(4)
+    start, goal = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    for b in _backends(backends):
+        target = tensor(goal, dtype="float64", backend=b)
+
+        def make():
+            w = tensor(start, dtype="float64", backend=b, requires_grad=True)
+            idle = tensor([1.0, 2.0], dtype="float64", backend=b, requires_grad=True)
+            return w, idle, registry.optimizer(name, [w, idle], **hparams)
+
+        def run(opt, w, n):
+            for _ in range(n):
+                if by_closure:
+                    opt.step(lambda: ((w - target) ** 2).sum())
+                else:
+                    opt.zero_grad()
+                    ((w - target) ** 2).sum().backward()
+                    opt.step()
+
+        w, idle, opt = make()
+        by_closure = getattr(opt, "needs_closure", False)
+        before = float(((w - target) ** 2).sum().item())
+        _backend.manual_seed(7)
+        run(opt, w, steps)
+        after = float(((w - target) ** 2).sum().item())
+        if w.shape != (3, 2) or w.backend != b or _dtype_name(w) != "float64":
+            _fail("optimizer", name, b, f"the parameter became shape {w.shape}, backend {w.backend}, dtype {w.dtype}")
+        if not (math.isfinite(after) and after <= before + 1e-12):
+            _fail("optimizer", name, b, f"the loss went from {before} to {after} in {steps} steps")
+        if not by_closure and idle.numpy().tolist() != [1.0, 2.0]:
+            _fail("optimizer", name, b, "a parameter whose .grad is None was changed")
+        if not by_closure:
+            opt.zero_grad()
+            if w.grad is not None:
+                _fail("optimizer", name, b, "zero_grad() did not set .grad to None")
+        state = opt.state_dict()
+        try:
+            groups = json.loads(json.dumps([{k: v for k, v in g.items()} for g in state["param_groups"]]))
+        except TypeError as exc:
+            _fail("optimizer", name, b, f"param_groups in state_dict() are not JSON friendly: {exc}")
+        state = {"state": {str(k): v for k, v in state["state"].items()}, "param_groups": groups}
+        w2, _, opt2 = make()
+        w2.data = _backend.resolve(b).xp.asarray(w.data, copy=True)
+        opt2.load_state_dict(state)
+        _backend.manual_seed(8)
+        run(opt, w, 3)
+        _backend.manual_seed(8)
+        run(opt2, w2, 3)
+        if not np.allclose(w.numpy(), w2.numpy(), rtol=1e-12, atol=1e-12):
+            _fail("optimizer", name, b, "an optimizer loaded from state_dict() did not continue exactly")
+        for bad, err in (({"lr": -1.0}, ValueError), ({"not_a_hyperparameter": 1}, TypeError)):
+            try:
+                registry.optimizer(name, [w], **{**hparams, **bad})
+            except err:
+                continue
+            _fail("optimizer", name, b, f"{bad} did not raise {err.__name__} at construction")
+    return True
+
+
+# Values for required schedule keywords the caller did not give.
+_SCHEDULE_FILL = {"total_steps": 20, "period": 5, "milestones": [3, 6]}
+
+
+def check_schedule(name, *, lr=0.5, **kw):
+    """Check schedule ``name`` (with hyperparameters ``kw``; ``total_steps`` etc. get defaults if required).
+
+    Contract: the lr for step 0 is written into the optimizer at
+    construction; rates are finite and >= 0 and ``get_last_lr()`` matches the
+    param groups; ``warmup_steps=W`` gives α₀·t/W for t < W; a scheduler
+    loaded from a JSON round trip of ``state_dict()`` continues exactly.
+    Schedules have no gradient, so no backend loop is needed.
+
+    >>> check_schedule("cosine", total_steps=10)
+    True
+    """
+    entry = registry.schedules[name]
+    try:
+        params = list(inspect.signature(entry.obj).parameters.values())[1:]
+    except (TypeError, ValueError):
+        params = []
+    for p in params:
+        if p.default is p.empty and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in kw:
+            if p.name not in _SCHEDULE_FILL:
+                raise AssertionError(f"schedule {name!r} needs {p.name}=...; pass it to check_schedule")
+            kw[p.name] = _SCHEDULE_FILL[p.name]
+
+    def make(**extra):
+        w = tensor([1.0], dtype="float64", requires_grad=True)
+        opt = registry.optimizer("sgd", [w], lr=lr)
+        return opt, registry.schedule(name, opt, **kw, **extra)
+
+    opt, sched = make()
+    seen = []
+    for t in range(12):
+        rate = opt.param_groups[0]["lr"]
+        if sched.get_last_lr() != [rate]:
+            raise AssertionError(f"schedule {name!r}: get_last_lr() {sched.get_last_lr()} != group lr {rate} at {t}")
+        if not (math.isfinite(rate) and rate >= 0):
+            raise AssertionError(f"schedule {name!r}: lr {rate} at step {t} is not finite and >= 0")
+        seen.append(rate)
+        sched.step()
+    opt2, sched2 = make()
+    sched2.load_state_dict(json.loads(json.dumps(sched.state_dict())))
+    for _ in range(6):
+        if sched.get_last_lr() != sched2.get_last_lr() or opt2.param_groups[0]["lr"] != sched.get_last_lr()[0]:
+            raise AssertionError(f"schedule {name!r}: a scheduler loaded from state_dict() did not continue "
+                                 f"exactly ({sched2.get_last_lr()} != {sched.get_last_lr()})")
+        sched.step()
+        sched2.step()
+    optw, schedw = make(warmup_steps=4)
+    for t in range(4):
+        if not math.isclose(optw.param_groups[0]["lr"], lr * t / 4, abs_tol=1e-15):
+            raise AssertionError(f"schedule {name!r}: with warmup_steps=4 the lr at step {t} is "
+                                 f"{optw.param_groups[0]['lr']}, expected {lr * t / 4}")
+        schedw.step()
+    return True
