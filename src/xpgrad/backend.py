@@ -177,8 +177,9 @@ class Backend:
     def permutation(self, n):
         """A random permutation of ``range(n)`` as a host NumPy array (drives minibatch order)."""
         g = self.rng()
-        perm = g.permutation(n)
-        return perm.get() if self.name == "cupy" else perm
+        if self.name == "cupy":  # CuPy's Generator has no permutation(): sort uniform keys instead
+            return self._native.argsort(g.random(n)).get()
+        return g.permutation(n)
 
     def rng_state(self):
         """JSON-serialisable state of the generator (for checkpoints)."""
@@ -211,7 +212,10 @@ class Backend:
         """Scatter-add counterpart of ``take_along_axis`` (duplicates summed)."""
         if self.name in ("numpy", "cupy"):
             lib = self._native
-            idx = list(lib.indices(values.shape, sparse=True))  # indices may broadcast against x
+            # An open grid over the gradient's shape (indices may broadcast against x); built by hand
+            # because cupy.indices has no sparse= argument.
+            nd = values.ndim
+            idx = [lib.arange(n).reshape((1,) * i + (n,) + (1,) * (nd - i - 1)) for i, n in enumerate(values.shape)]
             idx[axis] = indices
             if self.name == "numpy":
                 np.add.at(out, tuple(idx), values)
