@@ -314,3 +314,14 @@ def test_in_place_update_under_no_grad_then_a_fresh_graph(cpu_backend):
             w.data = w.data - 0.25 * w.grad
         w.grad = None
     np.testing.assert_allclose(w.numpy(), [0.125, -0.125])
+
+
+def test_leaf_gradients_keep_the_leaf_dtype_when_an_op_promotes(cpu_backend):
+    xp = xpgrad.backend.resolve(cpu_backend).xp
+    x = xpgrad.tensor([1.0, 2.0], requires_grad=True)  # float32
+    y = xpgrad.tensor([3.0, 4.0], dtype="float64")
+    (x * y).sum().backward()
+    assert x.grad.dtype == xp.float32
+    (x * y).sum().backward()
+    assert x.grad.dtype == xp.float32
+    np.testing.assert_array_equal(g(x), [6.0, 8.0])

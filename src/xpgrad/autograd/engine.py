@@ -76,7 +76,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
                            "had requires_grad=True (or it ran under no_grad())")
     g0 = _initial_grad(root, grad)
     if root._ctx is None:
-        root.grad = root._backend.xp.asarray(g0, copy=True) if root.grad is None else root.grad + g0
+        root.grad = root._backend.xp.astype(g0, root.data.dtype) if root.grad is None else root.grad + g0
         return
     xp = root._backend.xp
     grads = {id(root): g0}
@@ -94,9 +94,13 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
             if pg.shape != parent.data.shape:
                 pg = unbroadcast(xp, pg, parent.data.shape)
             if parent._ctx is None:
-                # A copy on first arrival: pg may be a read-only broadcast view or shared with
-                # another input (add returns g twice), and .grad must be safe to update in place.
-                parent.grad = xp.asarray(pg, copy=True) if parent.grad is None else parent.grad + pg
+                # .grad gets the leaf's dtype and memory of its own (astype copies): pg may be a read-only
+                # broadcast view, shared with another input (add returns g twice) or promoted by an op
+                # that mixed float32 with float64, and .grad must be safe to update in place.
+                if parent.grad is None:
+                    parent.grad = xp.astype(pg, parent.data.dtype)
+                else:
+                    parent.grad = parent.grad + xp.astype(pg, parent.data.dtype, copy=False)
             else:
                 key = id(parent)
                 prev = grads.get(key)
