@@ -252,9 +252,16 @@ def test_comparisons_give_bool_tensors_without_a_graph(backend):
         assert got.numpy().tolist() == want
 
 
-def test_comparison_across_backends_is_an_error():
-    with pytest.raises(ValueError, match=r"'numpy' and 'array_api_strict'.*\.to\("):
-        xpgrad.tensor([1.0]) < xpgrad.tensor([2.0], backend="array_api_strict")
+def test_comparison_across_backends_or_devices_is_an_error():
+    import array_api_strict as aas
+
+    strict = xpgrad.tensor([2.0], backend="array_api_strict")
+    with pytest.raises(ValueError, match=r"comparison <: .*'numpy'.*'array_api_strict'.*\.to\('numpy'\)"):
+        xpgrad.tensor([1.0]) < strict
+    elsewhere = xpgrad.tensor(aas.asarray([1.0], device=aas.Device("device1")))
+    with pytest.raises(ValueError, match=r"comparison ==: .*device1.*CPU_DEVICE.*\.to\('array_api_strict'\)"):
+        elsewhere == strict
+    assert (elsewhere.to("array_api_strict") < strict).numpy().tolist() == [True]
 
 
 def test_getitem_ints_slices_none_and_ellipsis(backend):

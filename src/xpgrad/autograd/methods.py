@@ -6,6 +6,9 @@ imported first and the class stays a small, readable core.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+from .function import _mixed_error
 from .ops import elementwise as E
 from .ops import linalg as L
 from .ops import reduction as R
@@ -13,13 +16,16 @@ from .ops import shape as S
 from .tensor import Tensor
 
 
-def _compare(op):
+def _compare(op, symbol):
+    label = SimpleNamespace(__name__=f"comparison {symbol}")  # how the mixed-backend error names the op
+
     def method(self, other):
-        o = other.data if isinstance(other, Tensor) else other
-        if isinstance(other, Tensor) and other._backend is not self._backend:
-            raise ValueError(f"comparison: operands live on backends {self.backend!r} and {other.backend!r}; "
-                             f"move one with .to({self.backend!r})")
-        return Tensor._make(op(self.data, o), self._backend)
+        if isinstance(other, Tensor):
+            if other._backend is not self._backend or (
+                    self._backend.multi_device and other.data.device != self.data.device):
+                _mixed_error(label, self, other)
+            other = other.data
+        return Tensor._make(op(self.data, other), self._backend)
 
     return method
 
@@ -56,9 +62,9 @@ _METHODS = {
     "__matmul__": L.matmul, "__rmatmul__": _reflected(L.matmul),
     "__neg__": E.negative, "__pos__": lambda self: self, "__abs__": E.abs,
     "__getitem__": S.getitem,
-    "__lt__": _compare(lambda a, b: a < b), "__le__": _compare(lambda a, b: a <= b),
-    "__gt__": _compare(lambda a, b: a > b), "__ge__": _compare(lambda a, b: a >= b),
-    "__eq__": _compare(lambda a, b: a == b), "__ne__": _compare(lambda a, b: a != b),
+    "__lt__": _compare(lambda a, b: a < b, "<"), "__le__": _compare(lambda a, b: a <= b, "<="),
+    "__gt__": _compare(lambda a, b: a > b, ">"), "__ge__": _compare(lambda a, b: a >= b, ">="),
+    "__eq__": _compare(lambda a, b: a == b, "=="), "__ne__": _compare(lambda a, b: a != b, "!="),
     "exp": E.exp, "log": E.log, "log1p": E.log1p, "sqrt": E.sqrt, "tanh": E.tanh, "abs": E.abs,
     "clip": E.clip, "maximum": E.maximum, "minimum": E.minimum,
     "sum": R.sum, "mean": R.mean, "max": R.max, "min": R.min, "logsumexp": R.logsumexp,
