@@ -140,6 +140,15 @@ def test_bad_env_var_is_an_error_listing_valid_names():
         assert name in proc.stderr
 
 
+@pytest.mark.skipif(xpgrad.gpu_available(), reason="checks the error on a machine without a usable GPU")
+def test_env_var_gpu_without_a_gpu_is_a_clear_error():
+    proc = _run_with_env("gpu")
+    assert proc.returncode != 0
+    assert "XPGRAD_BACKEND='gpu'" in proc.stderr
+    assert "needs CuPy" in proc.stderr or "no usable CUDA GPU" in proc.stderr
+    assert "CUDARuntimeError" not in proc.stderr
+
+
 # -- CuPy missing or without a GPU --------------------------------------------------------------
 
 @pytest.fixture
@@ -321,3 +330,33 @@ def test_add_along_axis_sums_repeated_indices(cpu_backend):
 
 def test_synchronize_is_a_no_op_on_cpu(cpu_backend):
     assert B.resolve(cpu_backend).synchronize() is None
+
+
+# -- only the backend module knows the array libraries by name ---------------------------------------
+
+def _imported_modules(path):
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module.split(".")[0]
+
+
+def test_only_the_backend_module_imports_cupy_or_array_api_strict():
+    from pathlib import Path
+
+    root = Path(xpgrad.__file__).parent
+    offenders = {str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if p.name != "backend.py" and {"cupy", "cupyx", "array_api_strict"} & set(_imported_modules(p))}
+    assert offenders == set()
+
+
+def test_the_autograd_compute_path_does_not_import_numpy():
+    from pathlib import Path
+
+    root = Path(xpgrad.__file__).parent / "autograd"
+    offenders = {p.name for p in root.rglob("*.py") if "numpy" in set(_imported_modules(p))}
+    assert offenders == set()

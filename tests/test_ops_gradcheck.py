@@ -190,6 +190,12 @@ def test_logsumexp_is_stable_for_large_inputs(cpu_backend):
     np.testing.assert_allclose(xpgrad.tensor(x.grad).numpy(), [[0.5, 0.5], [1 / (1 + np.e ** -1), 1 / (1 + np.e)]])
 
 
+@pytest.mark.parametrize("fn", [xpgrad.max, xpgrad.min])
+def test_max_and_min_over_an_empty_axis_are_clear_errors(fn):
+    with pytest.raises(ValueError, match=r"over an empty axis of a tensor of shape \(0, 3\)"):
+        fn(xpgrad.zeros((0, 3)), axis=0)
+
+
 def test_reduction_axis_out_of_range():
     with pytest.raises(ValueError, match="axis 2 is out of range for a tensor with 2 dimensions"):
         xpgrad.sum(xpgrad.ones((2, 2)), axis=2)

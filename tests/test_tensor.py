@@ -138,6 +138,11 @@ def test_attributes(backend):
     assert tuple(x.grad.shape) == x.shape
 
 
+def test_len_of_a_0d_tensor_is_an_error():
+    with pytest.raises(TypeError, match="len\\(\\) of a 0-d tensor"):
+        len(xpgrad.tensor(1.0))
+
+
 def test_item(backend):
     assert xpgrad.tensor([[2.5]]).item() == 2.5
     assert isinstance(xpgrad.tensor(3.0).item(), float)
