@@ -1,0 +1,26 @@
+"""Neural-network building blocks: ``Module``, ``Parameter``, layers and initializers.
+
+>>> import xpgrad
+>>> from xpgrad import nn
+>>> xpgrad.manual_seed(0)
+>>> model = nn.Sequential(nn.Linear(2, 100), nn.ReLU(), nn.Linear(100, 3))
+>>> model(xpgrad.randn(8, 2)).shape
+(8, 3)
+>>> sum(p.size for p in model.parameters())
+603
+"""
+
+from . import init
+from .activation import ELU, Activation, LeakyReLU, ReLU, Sigmoid, Tanh
+from .batchnorm import BatchNorm1d
+from .container import Sequential
+from .dropout import Dropout
+from .flatten import Flatten, Identity
+from .linear import Linear
+from .maxout import Maxout
+from .module import IncompatibleKeys, Module, StateDictError
+from .parameter import Parameter
+
+__all__ = ["ELU", "Activation", "BatchNorm1d", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "LeakyReLU",
+           "Linear", "Maxout", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "StateDictError", "Tanh",
+           "init"]

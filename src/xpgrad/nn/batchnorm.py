@@ -1,0 +1,138 @@
+"""``BatchNorm1d``: normalize each feature over the batch, then scale and shift."""
+
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..autograd.tensor import Tensor
+from . import init as _init
+from .linear import _check_features
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["BatchNorm1d"]
+
+
+class _BatchNorm(Function):
+    """y = γ · (x − μ) / √(σ² + ε) + β in one node, with the closed-form backward.
+
+    ``mean`` and ``var`` arrive as plain arrays. With ``batch_stats=True``
+    they are the statistics of this batch, so they depend on x and the
+    gradient is
+
+        dx = γ / (N √(σ² + ε)) · (N·dy − Σ dy − x̂ · Σ (dy · x̂));
+
+    otherwise (running statistics, evaluation) they are constants and
+    dx = γ · dy / √(σ² + ε). In both cases dγ = Σ dy · x̂ and dβ = Σ dy.
+    """
+
+    @staticmethod
+    def forward(ctx, x, gamma, beta, mean, var, eps=1e-5, batch_stats=True):
+        xp = ctx.xp
+        inv_std = 1.0 / xp.sqrt(var + eps)
+        xhat = (x - mean) * inv_std
+        ctx.save_for_backward(xhat, gamma, inv_std)
+        ctx.batch_stats = batch_stats
+        return xhat * gamma + beta
+
+    @staticmethod
+    def backward(ctx, g):
+        xhat, gamma, inv_std = ctx.saved_tensors
+        xp = ctx.xp
+        nx, ngamma, nbeta = ctx.needs_input_grad[:3]
+        gbeta = xp.sum(g, axis=0) if (nbeta or (nx and ctx.batch_stats)) else None
+        ggamma = xp.sum(g * xhat, axis=0) if (ngamma or (nx and ctx.batch_stats)) else None
+        gx = None
+        if nx:
+            if ctx.batch_stats:
+                n = g.shape[0]
+                gx = (gamma * inv_std / n) * (n * g - gbeta - xhat * ggamma)
+            else:
+                gx = g * (gamma * inv_std)
+        return gx, (ggamma if ngamma else None), (gbeta if nbeta else None), None, None
+
+
+class BatchNorm1d(Module):
+    """Batch normalization of the features of a (batch, features) input.
+
+    In training mode each feature j is normalized with the mean μⱼ and
+    (biased) variance σⱼ² of the current batch,
+
+        yᵢⱼ = γⱼ · (xᵢⱼ − μⱼ) / √(σⱼ² + ε) + βⱼ,
+
+    and the running statistics (buffers ``running_mean``, ``running_var``)
+    move towards the batch ones: r ← (1 − momentum) · r + momentum · s,
+    using the unbiased variance for ``running_var``. In evaluation mode the
+    running statistics replace μ and σ², so the layer is a fixed affine map.
+    γ (``weight``, initialized to ones) and β (``bias``, zeros) are learned;
+    the names follow PyTorch so state dicts line up.
+
+    Parameters
+    ----------
+    num_features : int
+        Number of features (columns) of the input.
+    momentum : float
+        Weight of the newest batch in the running statistics (default 0.1).
+    eps : float
+        Added to the variance to avoid dividing by zero (default 1e-5).
+    dtype, backend : optional
+        Where and how to create the parameters and buffers.
+
+    Examples
+    --------
+    >>> import xpgrad
+    >>> from xpgrad import nn
+    >>> bn = nn.BatchNorm1d(2)
+    >>> y = bn(xpgrad.tensor([[1.0, 10.0], [3.0, 30.0]]))
+    >>> [round(v, 3) for v in y.numpy()[:, 1].tolist()]
+    [-1.0, 1.0]
+    >>> [round(v, 3) for v in bn.running_mean.tolist()]
+    [0.2, 2.0]
+    """
+
+    def __init__(self, num_features: int, momentum: float = 0.1, eps: float = 1e-5, dtype=None, backend=None):
+        super().__init__()
+        _check_features("BatchNorm1d", num_features=num_features)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm1d momentum must be in [0, 1], got {momentum!r}")
+        if not eps > 0:
+            raise ValueError(f"BatchNorm1d eps must be > 0, got {eps!r}")
+        self.num_features, self.momentum, self.eps = num_features, float(momentum), float(eps)
+        zeros = _init.zeros((num_features,), dtype=dtype, backend=backend)
+        ones = Tensor._make(zeros._backend.xp.ones_like(zeros.data), zeros._backend)
+        self.weight = Parameter(ones)
+        self.bias = Parameter(_init.zeros((num_features,), dtype=dtype, backend=backend))
+        self.register_buffer("running_mean", zeros)
+        self.register_buffer("running_var", Tensor._make(zeros._backend.xp.ones_like(zeros.data), zeros._backend))
+
+    @property
+    def gamma(self) -> Parameter:
+        """The learned scale γ (the ``weight`` parameter)."""
+        return self.weight
+
+    @property
+    def beta(self) -> Parameter:
+        """The learned shift β (the ``bias`` parameter)."""
+        return self.bias
+
+    def forward(self, x):
+        if x.ndim != 2 or x.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm1d({self.num_features}) expects input of shape (batch, {self.num_features}), "
+                             f"got {x.shape}")
+        if not self.training:
+            return _BatchNorm.apply(x, self.weight, self.bias, self.running_mean.data, self.running_var.data,
+                                    eps=self.eps, batch_stats=False)
+        n = x.shape[0]
+        if n < 2:
+            raise ValueError(f"BatchNorm1d needs more than one example per batch in training mode, got input of "
+                             f"shape {x.shape}; use a larger batch or call model.eval()")
+        xp = x._backend.xp
+        mean = xp.mean(x.data, axis=0)
+        var = xp.var(x.data, axis=0)
+        m = self.momentum
+        rm, rv = self.running_mean, self.running_var
+        rm.data = (1.0 - m) * rm.data + m * xp.astype(mean, rm.data.dtype)
+        rv.data = (1.0 - m) * rv.data + (m * n / (n - 1)) * xp.astype(var, rv.data.dtype)
+        return _BatchNorm.apply(x, self.weight, self.bias, mean, var, eps=self.eps, batch_stats=True)
+
+    def extra_repr(self):
+        return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}"

@@ -1,0 +1,387 @@
+"""``Module``: the base class of layers and networks (parameters, buffers, sub-modules, state dicts)."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+from .. import backend as _backend
+from ..autograd.tensor import Tensor
+from .parameter import Parameter
+
+__all__ = ["IncompatibleKeys", "Module", "StateDictError"]
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+IncompatibleKeys.__doc__ = "Keys that ``load_state_dict(strict=False)`` skipped: missing from and unexpected in the dict."
+
+
+class StateDictError(ValueError):
+    """``load_state_dict`` found missing, unexpected, wrongly shaped or unreadable entries.
+
+    The attributes ``missing``, ``unexpected``, ``mismatched`` (key -> (expected shape,
+    given shape)) and ``unreadable`` (key -> reason) list every problem at once.
+    """
+
+    def __init__(self, module_name, missing, unexpected, mismatched, unreadable):
+        self.missing, self.unexpected = list(missing), list(unexpected)
+        self.mismatched, self.unreadable = dict(mismatched), dict(unreadable)
+        lines = [f"cannot load the state dict into {module_name}; nothing was changed:"]
+        if self.missing:
+            lines.append("  missing keys: " + ", ".join(repr(k) for k in self.missing))
+        if self.unexpected:
+            lines.append("  unexpected keys: " + ", ".join(repr(k) for k in self.unexpected))
+        for k, (want, got) in self.mismatched.items():
+            lines.append(f"  wrong shape for {k!r}: the module has {want}, the dict has {got}")
+        for k, why in self.unreadable.items():
+            lines.append(f"  unreadable value for {k!r}: {why}")
+        lines.append("  (build the model with the same architecture as the one saved, or pass strict=False "
+                     "to skip missing and unexpected keys)")
+        super().__init__("\n".join(lines))
+
+
+class Module:
+    """Base class of every layer and network.
+
+    A module holds learnable :class:`Parameter` objects, *buffers* (tensors
+    that are state but not learned, such as batch-norm running statistics)
+    and child modules, all registered by assigning them as attributes.
+    Subclasses define ``forward``; calling the module runs it.
+    Names are dotted paths, as in PyTorch: the weight of the first layer of
+    a :class:`Sequential` is ``"0.weight"``.
+
+    Examples
+    --------
+    >>> import xpgrad
+    >>> from xpgrad import nn
+    >>> class Affine(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.scale = nn.Parameter(xpgrad.ones(2))
+    ...         self.register_buffer("calls", xpgrad.zeros(()))
+    ...     def forward(self, x):
+    ...         return x * self.scale
+    >>> m = Affine()
+    >>> [name for name, _ in m.named_parameters()], list(m.state_dict())
+    (['scale'], ['scale', 'calls'])
+    >>> m(xpgrad.tensor([1.0, 2.0])).tolist()
+    [1.0, 2.0]
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    # -- forward ---------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # -- registration ------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        d = self.__dict__
+        if "_parameters" not in d:
+            raise AttributeError(f"call super().__init__() at the start of {type(self).__name__}.__init__ "
+                                 f"before assigning {name!r}")
+        params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
+        if isinstance(value, Parameter):
+            self._forget(name)
+            params[name] = value
+        elif isinstance(value, Module):
+            self._forget(name)
+            modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to parameter {name!r} of "
+                                f"{type(self).__name__}; wrap it as nn.Parameter(...) or assign None")
+            params[name] = None
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"buffer {name!r} of {type(self).__name__} must be a Tensor or None, "
+                                f"got {type(value).__name__}")
+            buffers[name] = value
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to sub-module {name!r}; assign a Module")
+            modules[name] = None
+        else:
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name):
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name):
+        # Only reached when normal lookup fails: parameters, buffers and children live in the tables.
+        d = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            t = d.get(table)
+            if t is not None and name in t:
+                return t[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name):
+        for table in (self._parameters, self._buffers, self._modules):
+            if name in table:
+                del table[name]
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
+
+    def register_parameter(self, name: str, param) -> None:
+        """Register ``param`` (a :class:`Parameter`, or None for an absent one) under ``name``."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter({name!r}): expected nn.Parameter or None, got {type(param).__name__}")
+        _check_name(name, self)
+        self._forget(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor) -> None:
+        """Register a non-learned tensor (e.g. running statistics) that is saved in the state dict.
+
+        Buffers move with :meth:`to` and take part in :meth:`state_dict` but
+        are not returned by :meth:`parameters`.
+        """
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer({name!r}): expected a Tensor or None, got {type(tensor).__name__}")
+        _check_name(name, self)
+        self._forget(name)
+        self._buffers[name] = tensor
+
+    def add_module(self, name: str, module) -> None:
+        """Register a child module under ``name`` (any string without dots)."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module({name!r}): expected a Module, got {type(module).__name__}")
+        _check_name(name, self)
+        self._forget(name)
+        self._modules[name] = module
+
+    # -- traversal ---------------------------------------------------------------------
+    def named_children(self):
+        """Yield ``(name, module)`` for each direct child."""
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self):
+        """Yield each direct child module."""
+        for _, m in self.named_children():
+            yield m
+
+    def named_modules(self, prefix: str = ""):
+        """Yield ``(dotted name, module)`` for this module (name ``""``) and all descendants, once each."""
+        seen = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, m = stack.pop()
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            yield name, m
+            kids = [(f"{name}.{k}" if name else k, c) for k, c in m.named_children()]
+            stack.extend(reversed(kids))
+
+    def modules(self):
+        """Yield this module and all descendants."""
+        for _, m in self.named_modules():
+            yield m
+
+    def _named_members(self, table, recurse):
+        seen = set()
+        mods = self.named_modules() if recurse else [("", self)]
+        for mname, m in mods:
+            for k, v in getattr(m, table).items():
+                if v is None or id(v) in seen:
+                    continue
+                seen.add(id(v))
+                yield (f"{mname}.{k}" if mname else k), v
+
+    def named_parameters(self, recurse: bool = True):
+        """Yield ``(dotted name, Parameter)`` pairs; a shared parameter appears once."""
+        return self._named_members("_parameters", recurse)
+
+    def parameters(self, recurse: bool = True):
+        """Yield every learnable :class:`Parameter` (what an optimizer receives)."""
+        for _, p in self.named_parameters(recurse):
+            yield p
+
+    def named_buffers(self, recurse: bool = True):
+        """Yield ``(dotted name, Tensor)`` for every buffer."""
+        return self._named_members("_buffers", recurse)
+
+    def buffers(self, recurse: bool = True):
+        """Yield every buffer tensor."""
+        for _, b in self.named_buffers(recurse):
+            yield b
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every descendant and then on this module; returns self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # -- modes -----------------------------------------------------------------------------
+    def train(self, mode: bool = True):
+        """Set training mode (dropout active, batch statistics) on this module and its descendants."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        """Set evaluation mode (dropout off, running statistics); same as ``train(False)``."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Forget the gradients of every parameter (sets ``.grad`` to None)."""
+        for p in self.parameters():
+            p.grad = None
+
+    # -- state -----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Every parameter and buffer by dotted name, as tensors sharing this module's arrays.
+
+        Keys follow PyTorch (``"0.weight"``, ``"1.running_mean"``); the values
+        are detached :class:`~xpgrad.Tensor` objects on the module's backend.
+        Call ``.numpy()`` on them to get host copies.
+
+        >>> from xpgrad import nn
+        >>> list(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)).state_dict())
+        ['0.weight', '0.bias', '2.weight', '2.bias']
+        """
+        return {key: t.detach() for key, t in self._state_slots()}
+
+    def _state_slots(self):
+        """(dotted key, tensor) for every parameter and buffer, in state-dict order.
+
+        Unlike :meth:`named_modules` this does not skip a module reached twice,
+        so a shared layer is saved under each of its names (as in PyTorch).
+        """
+        stack = [("", self)]
+        while stack:
+            name, m = stack.pop()
+            for table in (m._parameters, m._buffers):
+                for k, v in table.items():
+                    if v is not None:
+                        yield (f"{name}.{k}" if name else k), v
+            stack.extend(reversed([(f"{name}.{k}" if name else k, c) for k, c in m.named_children()]))
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        """Copy parameters and buffers from ``state_dict`` (keys as produced by :meth:`state_dict`).
+
+        Values may be xpgrad tensors, arrays of any backend or NumPy arrays;
+        each is copied, cast to the dtype and moved to the backend of the
+        entry it replaces. Every problem (missing, unexpected, wrongly shaped
+        or unreadable entries) is reported in one :class:`StateDictError`, and
+        then nothing is changed. With ``strict=False`` missing and unexpected
+        keys are skipped (shapes must still match).
+
+        Returns
+        -------
+        IncompatibleKeys
+            ``(missing_keys, unexpected_keys)``, both empty when strict.
+
+        >>> from xpgrad import nn
+        >>> a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+        >>> b.load_state_dict(a.state_dict())
+        IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+        >>> bool((a.weight.numpy() == b.weight.numpy()).all())
+        True
+        """
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"load_state_dict expects a mapping of names to arrays, got {type(state_dict).__name__}")
+        own = dict(self._state_slots())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict.keys() if k not in own]
+        mismatched, unreadable, staged = {}, {}, []
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            try:
+                arr = _convert(state_dict[key], target)
+            except Exception as e:  # noqa: BLE001 - reported together with the other problems
+                unreadable[key] = f"{type(e).__name__}: {e}"
+                continue
+            if tuple(arr.shape) != target.shape:
+                mismatched[key] = (target.shape, tuple(arr.shape))
+                continue
+            staged.append((target, arr))
+        if mismatched or unreadable or (strict and (missing or unexpected)):
+            raise StateDictError(type(self).__name__, missing if strict else [], unexpected if strict else [],
+                                 mismatched, unreadable)
+        for target, arr in staged:
+            target.data = arr
+        return IncompatibleKeys(missing, unexpected)
+
+    def to(self, backend=None, dtype=None):
+        """Move every parameter and buffer to ``backend`` and/or cast floating ones to ``dtype``, in place.
+
+        The :class:`Parameter` objects stay the same (so an optimizer built
+        before keeps working); their arrays and gradients are replaced.
+        Integer buffers keep their dtype. Returns the module.
+
+        >>> from xpgrad import nn
+        >>> layer = nn.Linear(2, 3).to(dtype="float64")
+        >>> str(layer.weight.dtype)
+        'float64'
+        """
+        target = None if backend is None else _backend.resolve(backend)
+        for _, t in self._state_slots():
+            b = target or t._backend
+            t.data = _move(t.data, t._backend, b, dtype)
+            if t.grad is not None:
+                t.grad = _move(t.grad, t._backend, b, dtype)
+            t._backend = b
+        return self
+
+    # -- repr ----------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The text inside the parentheses of this module's repr (its settings)."""
+        return ""
+
+    def __repr__(self):
+        kids = list(self.named_children())
+        extra = self.extra_repr()
+        if not kids:
+            return f"{type(self).__name__}({extra})"
+        lines = [extra] if extra else []
+        for name, m in kids:
+            body = repr(m).replace("\n", "\n  ")
+            lines.append(f"({name}): {body}")
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _check_name(name, module):
+    if not isinstance(name, str) or not name or "." in name:
+        raise KeyError(f"invalid name {name!r} in {type(module).__name__}: use a non-empty string without dots")
+
+
+def _move(arr, source, target, dtype):
+    if target is not source:
+        arr = target.asarray(arr)
+    if dtype is not None and target.is_floating(arr.dtype):
+        dt = target.dtype(dtype)
+        if arr.dtype != dt:
+            arr = target.xp.astype(arr, dt)
+    return arr
+
+
+def _convert(value, like: Tensor):
+    """A fresh array of ``like``'s backend and dtype holding ``value``."""
+    b = like._backend
+    if isinstance(value, Tensor):
+        value = value.data
+    if not _backend.is_array(value):
+        if hasattr(value, "__array__") or hasattr(value, "__dlpack__"):
+            value = b.asarray(value)  # e.g. a memoryview or a foreign array; let the backend try
+        else:
+            raise TypeError(f"expected an array or Tensor, got {type(value).__name__}")
+    arr = b.asarray(value)
+    if arr.dtype != like.data.dtype:
+        return b.xp.astype(arr, like.data.dtype)  # astype copies
+    return b.xp.asarray(arr, copy=True)  # never share memory with the caller's dict
