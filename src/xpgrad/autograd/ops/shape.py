@@ -93,7 +93,7 @@ class Stack(Function):
 class Take(Function):
     @staticmethod
     def forward(ctx, x, indices, axis=0):
-        ctx.shape, ctx.axis = x.shape, axis
+        ctx.shape, ctx.axis = x.shape, axis % x.ndim  # the scatter-add in backward needs axis >= 0
         ctx.save_for_backward(indices)
         return ctx.xp.take(x, indices, axis=axis)
 
