@@ -44,7 +44,7 @@ numpydoc_class_members_toctree = False
 # references into other libraries (numpy.ndarray, ...) have none here, so only those are exempt.
 nitpick_ignore_regex = [
     (r"py:.*", r"(numpy|cupy|cupyx|array_api_strict|array_api_compat|contextvars|pluggy|matplotlib|tqdm"
-               r"|safetensors|importlib|pathlib|os|collections\.abc)(\..+)?"),
+               r"|safetensors|importlib|pathlib|os|pickle|json|collections\.abc)(\..+)?"),
 ]
 html_theme = "pydata_sphinx_theme"
 html_title = f"xpgrad {release}"
@@ -75,14 +75,14 @@ def _reading_key(docname: str):
 
 
 def _expand_optional(app, docname, source):
-    srcdir = Path(app.srcdir)
+    here = (Path(app.srcdir) / docname).parent  # toctree entries are relative to the page
 
     def entries(block: str):
         for line in block.splitlines():
             pattern = line.strip()
             if not pattern:
                 continue
-            found = [str(p.relative_to(srcdir).with_suffix("")) for p in srcdir.glob(pattern + ".md")]
+            found = [p.relative_to(here).with_suffix("").as_posix() for p in here.glob(pattern + ".md")]
             yield from sorted(found, key=_reading_key)
 
     source[0] = _OPTIONAL.sub(lambda m: "".join(e + "\n" for e in entries(m.group(1))), source[0])
@@ -95,14 +95,20 @@ PUBLIC_MODULES = {
     "xpgrad": None,  # top level: listed across the api/*.md pages
     "xpgrad.backend": "api/backends.md",
     "xpgrad.nn": "api/nn.md",
+    "xpgrad.nn.init": "api/nn.md",
     "xpgrad.data": "api/data.md",
     "xpgrad.registry": "api/registry.md",
+    "xpgrad.hookspecs": "api/registry.md",
+    "xpgrad.activations": "api/components.md",
+    "xpgrad.losses": "api/components.md",
+    "xpgrad.regularizers": "api/components.md",
+    "xpgrad.optimizers": "api/components.md",
+    "xpgrad.schedules": "api/components.md",
     "xpgrad.testing": "api/testing.md",
     "xpgrad.train": "api/train.md",
     "xpgrad.checkpoint": "api/train.md",
     "xpgrad.plot": "api/plot.md",
 }
-_MODULE_PLACEHOLDERS = {"nn", "data", "registry", "testing", "plot"}  # submodules named in xpgrad.__all__
 
 
 def _listed_names(srcdir: Path, pages) -> set[str]:
@@ -111,13 +117,32 @@ def _listed_names(srcdir: Path, pages) -> set[str]:
         text = (srcdir / page).read_text(encoding="utf-8")
         module = "xpgrad"
         for line in text.splitlines():
-            m = re.match(r"\s*\.\. (?:current)?module:: (\S+)", line)
+            m = re.match(r"\s*\.\. (current|auto)?module:: (\S+)", line)
             if m:
-                module = m.group(1)
+                module = m.group(2)
+                if m.group(1) != "current":
+                    names.add(module)  # the module itself is documented here
             m = re.match(r"\s{3,}~?([\w.]+)\s*$", line)
             if m and not line.lstrip().startswith(":"):
                 names.add(f"{module}.{m.group(1)}")
     return names
+
+
+def _resolve(fullname: str):
+    """The object a dotted name refers to, or None."""
+    parts = fullname.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except Exception:
+            return None
+        return obj
+    return None
 
 
 def _check_api_complete(app, env, docnames):
@@ -127,11 +152,14 @@ def _check_api_complete(app, env, docnames):
     srcdir = Path(app.srcdir)
     pages = sorted(str(p.relative_to(srcdir)) for p in (srcdir / "api").glob("*.md"))
     listed = _listed_names(srcdir, pages)
+    # A name counts as documented when the same object is listed under the same short name
+    # anywhere (xpgrad.save is documented as xpgrad.checkpoint.save, for example).
+    documented = {(full.rsplit(".", 1)[-1], id(obj)) for full in listed if (obj := _resolve(full)) is not None}
     for modname, page in PUBLIC_MODULES.items():
         try:
             mod = importlib.import_module(modname)
         except ImportError:
-            continue
+            continue  # a feature that has not landed yet
         public = getattr(mod, "__all__", None)
         if public is None:
             continue
@@ -141,28 +169,53 @@ def _check_api_complete(app, env, docnames):
             continue
         missing = []
         for name in public:
-            if modname == "xpgrad" and name in _MODULE_PLACEHOLDERS:
-                continue  # the submodule gets its own page
             try:
                 obj = getattr(mod, name)
-            except (ImportError, AttributeError):
+            except Exception:
                 continue  # lazily exported from a module that has not landed yet
-            if modname != "xpgrad" and getattr(xpgrad, name, None) is obj and f"xpgrad.{name}" in listed:
-                continue  # re-exported at the top level and documented there
-            if f"{modname}.{name}" not in listed:
+            if f"{modname}.{name}" not in listed and (name, id(obj)) not in documented:
                 missing.append(name)
         if missing:
-            where = f"docs/{page}" if page else "an autosummary under docs/api/ (currentmodule xpgrad)"
+            where = f"docs/{page}" if page else "an autosummary under docs/api/"
             log.warning(f"public names of {modname} missing from the API reference: {', '.join(missing)}; "
                         f"list them in {where}")
 
 
 def _reread_optional_hosts(app, env, added, changed, removed):
     # pages with optional entries must be re-read when a page lands, even in incremental builds
-    return [d for d in ("index", "user-guide") if d in env.found_docs]
+    return [d for d in ("index", "user-guide", "api/index") if d in env.found_docs]
+
+
+def _alias_other_homes(app, env):
+    """Let references to a documented object under any public module name resolve.
+
+    ``xpgrad.save`` is documented once, at the top level; docstrings inside
+    ``xpgrad.checkpoint`` call it ``save`` (that is, ``xpgrad.checkpoint.save``). Each
+    documented public object therefore also answers to its name in every public module that
+    exports it, as the ``:canonical:`` option does for classes.
+    """
+    py = env.get_domain("py")
+    modules = {}
+    for modname in PUBLIC_MODULES:
+        try:
+            modules[modname] = importlib.import_module(modname)
+        except ImportError:
+            continue
+    for fullname, entry in list(py.objects.items()):
+        if not fullname.startswith("xpgrad.") or entry.aliased:
+            continue
+        short = fullname.rsplit(".", 1)[-1]
+        obj = _resolve(fullname)
+        if obj is None:
+            continue
+        for modname, mod in modules.items():
+            alias = f"{modname}.{short}"
+            if alias not in py.objects and getattr(mod, short, None) is obj:
+                py.objects[alias] = entry._replace(aliased=True)
 
 
 def setup(app):
+    app.connect("env-updated", _alias_other_homes)
     app.connect("source-read", _expand_optional)
     app.connect("env-get-outdated", _reread_optional_hosts)
     app.connect("env-before-read-docs", _check_api_complete)
