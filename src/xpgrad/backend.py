@@ -135,7 +135,10 @@ class Backend:
         """Move ``array`` to the device where this backend makes new arrays (no copy if it is there)."""
         if not self.multi_device:
             return array
-        device = self.xp.__array_namespace_info__().default_device()
+        if self.name == "cupy":  # the current device, where CuPy creates arrays (the info's default is static)
+            device = self._native.cuda.Device()
+        else:
+            device = self.xp.__array_namespace_info__().default_device()
         if array.device == device:
             return array
         import array_api_compat
