@@ -46,6 +46,7 @@ def test_to_cupy_round_trip_and_numpy_returns_host_arrays():
     x = xpgrad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     g = x.to("cupy")
     assert isinstance(g.data, cupy.ndarray) and g.requires_grad and g.dtype == cupy.float32
+    assert g.to("cupy") is g and g.device == cupy.cuda.Device()  # already on the current device: no copy
     back = g.to("numpy")
     assert type(back.numpy()) is np.ndarray and type(g.numpy()) is np.ndarray
     np.testing.assert_array_equal(back.numpy(), x.numpy())
