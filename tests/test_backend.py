@@ -131,6 +131,14 @@ def test_env_var_picks_the_default_backend(value, expected):
     assert proc.stdout.split() == [expected, expected]
 
 
+def test_env_var_is_read_at_import_not_later():
+    code = ("import os, xpgrad; os.environ['XPGRAD_BACKEND'] = 'numpy'; "
+            "print(xpgrad.get_backend())")
+    proc = _run_with_env("strict", code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["array_api_strict"]
+
+
 def test_bad_env_var_is_an_error_listing_valid_names():
     proc = _run_with_env("tensorflow")
     assert proc.returncode != 0

@@ -331,8 +331,13 @@ def available_backends() -> list[str]:
     return names
 
 
+# Read once, at import; the backend it names is loaded (and checked) on first use, so a bad
+# value cannot break ``import xpgrad`` itself.
+_ENV_BACKEND = os.environ.get("XPGRAD_BACKEND", "").strip()
+
+
 def _initial_default() -> Backend:
-    env = os.environ.get("XPGRAD_BACKEND", "").strip()
+    env = _ENV_BACKEND
     if not env:
         return resolve("numpy")
     try:
