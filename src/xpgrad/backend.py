@@ -112,6 +112,11 @@ class Backend:
     def __repr__(self):
         return f"<xpgrad backend {self.name!r}>"
 
+    def __reduce__(self):
+        # Backends are per-process singletons holding modules: copying or pickling one
+        # (e.g. copy.deepcopy of a model's tensors) must give back the same object.
+        return (resolve, (self.name,))
+
     # -- dtypes ---------------------------------------------------------------
     def dtype(self, spec):
         """Resolve a dtype name, NumPy dtype or backend dtype to this backend's dtype."""
