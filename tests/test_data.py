@@ -308,12 +308,12 @@ def _xy(n=10):
     return np.arange(2 * n, dtype=np.float64).reshape(n, 2), np.arange(n) % 3
 
 
-def test_batches_in_order_with_last_partial_batch(cpu_backend):
+def test_batches_in_order_with_last_partial_batch(backend):
     X, y = _xy()
     loader = DataLoader(X, y, batch_size=4)
     batches = list(loader)
     assert len(loader) == 3 and [b[0].shape for b in batches] == [(4, 2), (4, 2), (2, 2)]
-    assert all(xb.backend == cpu_backend and yb.backend == cpu_backend for xb, yb in batches)
+    assert all(xb.backend == backend and yb.backend == backend for xb, yb in batches)
     np.testing.assert_array_equal(np.concatenate([b[0].numpy() for b in batches]), X)
     np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in batches]), y)
 
@@ -335,7 +335,7 @@ def test_dtypes_follow_the_default_dtype(cpu_backend):
     assert str(xb.dtype).endswith("float64")
 
 
-def test_shuffle_visits_every_row_once_and_follows_manual_seed(cpu_backend):
+def test_shuffle_visits_every_row_once_and_follows_manual_seed(backend):
     X, y = _xy(23)
     loader = DataLoader(X, y, batch_size=5, shuffle=True)
 

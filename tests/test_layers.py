@@ -47,12 +47,12 @@ def _t(array, requires_grad=False):
 
 # -- Linear --------------------------------------------------------------------------------------
 
-def test_linear_matches_x_w_plus_b(cpu_backend):
+def test_linear_matches_x_w_plus_b(backend):
     layer = nn.Linear(3, 2, dtype="float64")
     x = _x(4, 3)
     want = x.numpy() @ layer.weight.numpy() + layer.bias.numpy()
     np.testing.assert_allclose(layer(x).numpy(), want, rtol=1e-12)
-    assert layer(x).backend == cpu_backend
+    assert layer(x).backend == backend
 
 
 def test_linear_gradcheck(cpu_backend):
@@ -120,7 +120,7 @@ def test_activation_from_an_in_process_plugin():
 
 # -- Maxout ----------------------------------------------------------------------------------------
 
-def test_maxout_is_max_of_affine_pieces(cpu_backend):
+def test_maxout_is_max_of_affine_pieces(backend):
     m = nn.Maxout(3, 2, pieces=3, dtype="float64")
     m.bias.data = m.bias.data + xpgrad.arange(6, dtype="float64").data * 0.1
     x = _x(5, 3)
@@ -147,7 +147,7 @@ def test_flatten_shapes_and_gradcheck(cpu_backend):
 
 # -- Dropout ------------------------------------------------------------------------------------------
 
-def test_dropout_scales_kept_entries_and_drops_about_p(cpu_backend):
+def test_dropout_scales_kept_entries_and_drops_about_p(backend):
     drop = nn.Dropout(0.3)
     y = drop(xpgrad.ones((200, 50))).numpy()
     kept = y != 0
@@ -194,7 +194,7 @@ def _bn_reference(x, gamma, beta, eps):
     return gamma * (x - mu) / np.sqrt(var + eps) + beta
 
 
-def test_batchnorm_train_uses_batch_statistics_and_updates_running_ones(cpu_backend):
+def test_batchnorm_train_uses_batch_statistics_and_updates_running_ones(backend):
     bn = nn.BatchNorm1d(3, momentum=0.2, eps=1e-3, dtype="float64")
     bn.weight.data = bn.weight.data * 1.5
     bn.bias.data = bn.bias.data - 0.5

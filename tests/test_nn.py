@@ -150,7 +150,7 @@ def test_state_dict_keys_follow_pytorch():
     assert all(isinstance(v, xpgrad.Tensor) and not v.requires_grad for v in sd.values())
 
 
-def test_round_trip_through_numpy_restores_outputs(cpu_backend):
+def test_round_trip_through_numpy_restores_outputs(backend):
     xpgrad.manual_seed(1)
     a = _mlp()
     a(xpgrad.randn(8, 2))  # moves the running statistics
@@ -161,7 +161,7 @@ def test_round_trip_through_numpy_restores_outputs(cpu_backend):
     assert b.load_state_dict(saved) == ([], [])
     x = xpgrad.randn(5, 2)
     np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
-    assert b[0].weight.backend == cpu_backend
+    assert b[0].weight.backend == backend
 
 
 def test_load_accepts_tensors_and_arrays_of_any_backend_and_casts():
@@ -300,3 +300,18 @@ def test_layer_argument_errors():
 def test_to_numpy_of_state_dict_values_works_on_every_backend(cpu_backend):
     sd = nn.Linear(2, 3).state_dict()
     assert to_numpy(sd["weight"].data).shape == (2, 3)
+
+
+def test_deepcopy_and_pickle_give_independent_models():
+    import copy
+    import pickle
+
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.Dropout(0.1))
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        w = clone[0].weight
+        assert isinstance(w, nn.Parameter) and w.requires_grad and w is not model[0].weight
+        assert w._backend is model[0].weight._backend  # backends stay per-process singletons
+        np.testing.assert_array_equal(w.numpy(), model[0].weight.numpy())
+        w.data[0, 0] = 99.0
+        assert model[0].weight.numpy()[0, 0] != 99.0
+        assert list(clone.state_dict()) == list(model.state_dict())
