@@ -216,7 +216,7 @@ class EarlyStopping(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Save a checkpoint (:func:`xpgrad.save`) after epochs, every ``every`` epochs or on improvement.
+    """Save a checkpoint (:func:`xpgrad.save`) every ``every`` epochs and after the last, or on improvement.
 
     ``path`` may contain ``{epoch}``, filled with the 1-based epoch number.
     Each checkpoint holds the model, optimizer, schedule, RNG state, ``epoch``,
@@ -233,11 +233,9 @@ class ModelCheckpoint(Callback):
             raise ValueError("save_best_only=True needs monitor=..., e.g. monitor='val_loss'")
         self.path, self.monitor, self.every, self.save_best_only = path, monitor, int(every), save_best_only
         self.mode = _monitor_mode(monitor, mode) if monitor else None
-        self.meta, self.best, self.last_path = meta, None, None
+        self.meta, self.best, self.last_path, self.saved_epoch = meta, None, None, None
 
     def on_epoch_end(self, state):
-        from .checkpoint import save
-
         if self.save_best_only:
             value = _monitored(state, self.monitor, "ModelCheckpoint")
             better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
@@ -246,9 +244,20 @@ class ModelCheckpoint(Callback):
             self.best = value
         elif state.epoch % self.every and not state.stop_training:
             return
+        self._save(state)
+
+    def on_train_end(self, state):
+        # The last epoch is always kept, even when it is not a multiple of ``every``.
+        if not self.save_best_only and len(state.history) and self.saved_epoch != state.epoch:
+            self._save(state)
+
+    def _save(self, state):
+        from .checkpoint import save
+
         path = str(self.path).format(epoch=state.epoch)
         self.last_path = save(path, model=state.model, optimizer=state.optimizer, schedule=state.schedule,
                               epoch=state.epoch, history=state.history.to_dict(), **self.meta)
+        self.saved_epoch = state.epoch
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -406,15 +415,6 @@ def evaluate(model, loss, data, *, batch_size=None) -> dict:
 # -- fit ---------------------------------------------------------------------------------
 
 
-class _TqdmHandler(logging.Handler):
-    """Logs through ``tqdm.write`` so that epoch lines appear above the progress bar."""
-
-    def emit(self, record):
-        from tqdm import tqdm
-
-        tqdm.write(self.format(record), file=sys.stderr)
-
-
 def _current_lr(optimizer):
     groups = getattr(optimizer, "param_groups", None)
     return float(groups[0]["lr"]) if groups else float("nan")
@@ -424,12 +424,13 @@ def _format(epoch, last_epoch, logs):
     parts = [f"epoch {epoch}/{last_epoch}", f"loss {logs['loss']:.4f}", f"accuracy {logs['accuracy']:.4f}"]
     if "val_loss" in logs:
         parts += [f"val_loss {logs['val_loss']:.4f}", f"val_accuracy {logs['val_accuracy']:.4f}"]
-    parts += [f"lr {logs['lr']:.3g}", f"{logs['time']:.2f}s"]
+    parts += [f"lr {logs['lr']:.3g}", f"{logs['time']:.3g}s"]
     return "  ".join(parts)
 
 
 def fit(model, loss, optimizer, train_data, epochs, *, batch_size=None, schedule=None, regularizer=None,
-        val_data=None, callbacks=(), progress=True, start_epoch=0, log_every=None, shuffle=True) -> History:
+        val_data=None, callbacks=(), progress=True, start_epoch=0, log_every=None, shuffle=True,
+        history=None) -> History:
     """Train ``model`` for ``epochs`` epochs of minibatch gradient descent; return the :class:`History`.
 
     Each step computes ``L = loss(model(x), y) + regularizer(weights)``,
@@ -461,13 +462,19 @@ def fit(model, loss, optimizer, train_data, epochs, *, batch_size=None, schedule
         Evaluated after every epoch (``val_loss``, ``val_accuracy``).
     callbacks : sequence of Callback
     progress : bool
-        Show a tqdm progress bar with the loss and accuracy, and epoch lines.
+        Show a tqdm progress bar with the loss and accuracy, and write epoch
+        lines above it (to stderr). Epoch lines also go to the ``logging``
+        logger ``"xpgrad.train"``: at INFO level when ``progress=False``, at
+        DEBUG level otherwise (so they are not shown twice).
     start_epoch : int
         Epochs already done (when resuming from a checkpoint): numbering continues from it.
     log_every : int, optional
         Log a line every this many epochs (and after the last); default: about ten lines per run.
     shuffle : bool
         Shuffle a pair's samples each epoch.
+    history : History, optional
+        Append to this history (e.g. one restored from a checkpoint's
+        ``meta["history"]`` with :meth:`History.from_dict`) instead of a new one.
 
     Returns
     -------
@@ -505,7 +512,7 @@ def fit(model, loss, optimizer, train_data, epochs, *, batch_size=None, schedule
     steps = _steps(data, batch_size)
     last_epoch = start_epoch + epochs
     every = log_every or max(1, math.ceil(epochs / 10))
-    history = History()
+    history = History() if history is None else history
     state = TrainState(model, optimizer, schedule, history, epoch=start_epoch)
     was_training = getattr(model, "training", True)
 
@@ -513,11 +520,6 @@ def fit(model, loss, optimizer, train_data, epochs, *, batch_size=None, schedule
 
     bar = tqdm(total=None if steps is None else steps * epochs, disable=not progress, unit="step",
                dynamic_ncols=True, file=sys.stderr, leave=True)
-    handler = None
-    if progress and not logger.hasHandlers():
-        handler = _TqdmHandler()
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
     try:
         for cb in callbacks:
             cb.on_train_begin(state)
@@ -567,9 +569,12 @@ def fit(model, loss, optimizer, train_data, epochs, *, batch_size=None, schedule
                 v = evaluate(model, loss, val_data, batch_size=batch_size)
                 logs.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
             history.append(epoch=epoch, **logs)
-            bar.set_postfix_str(f"loss={logs['loss']:.4f} acc={logs['accuracy']:.3f}", refresh=True)
+            bar.set_postfix_str(f"loss={logs['loss']:.4f} acc={logs['accuracy']:.3f}", refresh=False)
             if (epoch - start_epoch) % every == 0 or epoch == last_epoch:
-                logger.info(_format(epoch, last_epoch, logs))
+                line = _format(epoch, last_epoch, logs)
+                if progress:  # shown above the bar; the log record then stays at DEBUG to avoid a duplicate
+                    bar.write(line, file=sys.stderr)
+                logger.log(logging.DEBUG if progress else logging.INFO, line)
             state.logs = logs
             for cb in callbacks:
                 cb.on_epoch_end(state)
@@ -579,9 +584,6 @@ def fit(model, loss, optimizer, train_data, epochs, *, batch_size=None, schedule
             cb.on_train_end(state)
     finally:
         bar.close()
-        if handler is not None:
-            logger.removeHandler(handler)
-            logger.setLevel(logging.NOTSET)
         if hasattr(model, "train"):
             model.train(was_training)
     return history
