@@ -149,7 +149,8 @@ def test_mnist_download_checks_md5_and_then_loads(tmp_path, monkeypatch):
     for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         arr = np.zeros((3, 4, 4), np.uint8) if "images" in name else np.array([1, 2, 3], np.uint8)
         served[name + ".gz"] = gzip.compress(_idx_bytes(arr))
-    monkeypatch.setattr(files.urllib.request, "urlopen", lambda url, timeout=None: io.BytesIO(served[url.rsplit("/")[-1]]))
+    monkeypatch.setattr(files.urllib.request, "urlopen",
+                        lambda url, timeout=None: io.BytesIO(served[url.rsplit("/")[-1]]))
     with pytest.raises(data.DatasetNotFoundError, match="checksum mismatch"):
         data.load_mnist(tmp_path, train=False, download=True)
     monkeypatch.setattr(files, "MNIST_MD5", {k: hashlib.md5(v).hexdigest() for k, v in served.items()})

@@ -11,7 +11,8 @@ from .parameter import Parameter
 __all__ = ["IncompatibleKeys", "Module", "StateDictError"]
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-IncompatibleKeys.__doc__ = "Keys that ``load_state_dict(strict=False)`` skipped: missing from and unexpected in the dict."
+IncompatibleKeys.__doc__ = ("Keys that ``load_state_dict(strict=False)`` skipped: missing from the dict and "
+                            "unexpected in it.")
 
 
 class StateDictError(ValueError):
