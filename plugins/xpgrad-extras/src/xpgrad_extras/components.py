@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import xpgrad
+from xpgrad.activations import softplus
 from xpgrad.optimizers import Optimizer
 from xpgrad.regularizers import Regularizer
 
@@ -18,7 +19,7 @@ def mish(x):
     >>> round(mish(xpgrad.tensor([1.0])).item(), 4)
     0.8651
     """
-    return x * xpgrad.tanh(xpgrad.activations.softplus(x))
+    return x * xpgrad.tanh(softplus(x))
 
 
 def huber(scores, targets, *, delta=1.0, reduction="mean"):
