@@ -76,7 +76,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
                            "had requires_grad=True (or it ran under no_grad())")
     g0 = _initial_grad(root, grad)
     if root._ctx is None:
-        root.grad = root._backend.xp.astype(g0, root.data.dtype) if root.grad is None else root.grad + g0
+        root.grad = root._backend.xp.astype(g0, root.data.dtype, copy=True) if root.grad is None else root.grad + g0
         return
     xp = root._backend.xp
     grads = {id(root): g0}
@@ -88,17 +88,23 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
         in_grads = ctx.fn.backward(ctx, g)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,) if not isinstance(in_grads, list) else tuple(in_grads)
+        owned = ctx.fn.owns_grads
         for parent, pg in zip(ctx.parents, in_grads):
             if pg is None or not isinstance(parent, Tensor) or not parent.requires_grad:
                 continue
+            fresh = owned
             if pg.shape != parent.data.shape:
                 pg = unbroadcast(xp, pg, parent.data.shape)
+                fresh = True  # the reduction made a new array
             if parent._ctx is None:
-                # .grad gets the leaf's dtype and memory of its own (astype copies): pg may be a read-only
-                # broadcast view, shared with another input (add returns g twice) or promoted by an op
-                # that mixed float32 with float64, and .grad must be safe to update in place.
+                # .grad must be the leaf's dtype and memory of its own, safe to update in place. pg may be
+                # promoted by an op that mixed float32 with float64, or (unless the Function declares
+                # owns_grads) be a read-only broadcast view or an array handed to another input too.
                 if parent.grad is None:
-                    parent.grad = xp.astype(pg, parent.data.dtype)
+                    if fresh and pg.dtype == parent.data.dtype:
+                        parent.grad = pg
+                    else:
+                        parent.grad = xp.astype(pg, parent.data.dtype, copy=True)
                 else:
                     parent.grad = parent.grad + xp.astype(pg, parent.data.dtype, copy=False)
             else:

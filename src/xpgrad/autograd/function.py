@@ -148,6 +148,11 @@ class Function(metaclass=FunctionMeta):
     12.0
     """
 
+    #: Set to True when ``backward`` returns arrays it has just allocated, one per input (never
+    #: the incoming gradient itself, a view of it or a broadcast view). The engine then hands
+    #: them to leaf tensors as ``.grad`` without a defensive copy.
+    owns_grads = False
+
     @staticmethod
     def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError("a Function subclass must define forward(ctx, *args)")

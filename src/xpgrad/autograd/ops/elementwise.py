@@ -36,6 +36,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -49,6 +51,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -63,6 +67,8 @@ class Div(Function):
 
 
 class Pow(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, a, b):
         out = a ** b
@@ -88,6 +94,8 @@ class Pow(Function):
 
 
 class Neg(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, a):
         return -a
@@ -98,6 +106,8 @@ class Neg(Function):
 
 
 class Exp(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, a):
         out = ctx.xp.exp(a)
@@ -110,6 +120,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
@@ -121,6 +133,8 @@ class Log(Function):
 
 
 class Log1p(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
@@ -132,6 +146,8 @@ class Log1p(Function):
 
 
 class Sqrt(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, a):
         out = ctx.xp.sqrt(a)
@@ -144,6 +160,8 @@ class Sqrt(Function):
 
 
 class Tanh(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, a):
         out = ctx.xp.tanh(a)
@@ -157,6 +175,8 @@ class Tanh(Function):
 
 
 class Abs(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
@@ -170,6 +190,8 @@ class Abs(Function):
 class Maximum(Function):
     """Ties send half the gradient to each side (so the result stays symmetric)."""
 
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -181,6 +203,8 @@ class Maximum(Function):
 
 
 class Minimum(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -201,6 +225,8 @@ def _route_minmax(ctx, g, greater):
 
 
 class Clip(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, a, min=None, max=None):
         ctx.save_for_backward(a)
@@ -220,6 +246,8 @@ class Clip(Function):
 
 
 class Where(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, cond, a, b):
         ctx.save_for_backward(cond)
@@ -234,6 +262,8 @@ class Where(Function):
 
 
 class Cast(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, a, dtype=None):
         ctx.in_dtype = a.dtype

@@ -8,6 +8,8 @@ __all__ = ["linear", "matmul"]
 
 
 class MatMul(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, a, b):
         if a.ndim == 0 or b.ndim == 0:
@@ -36,6 +38,8 @@ class MatMul(Function):
 
 class Linear(Function):
     """y = x @ W + b in one node: one matmul forward, two matmuls and a sum backward."""
+
+    owns_grads = True
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):

@@ -57,6 +57,8 @@ class Mean(Function):
 class Max(Function):
     """The max gate: the gradient goes to the maximal entries, split evenly among ties."""
 
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         return _extreme_forward(ctx, x, axis, keepdims, ctx.xp.max)
@@ -67,6 +69,8 @@ class Max(Function):
 
 
 class Min(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         return _extreme_forward(ctx, x, axis, keepdims, ctx.xp.min)
@@ -95,6 +99,8 @@ def _extreme_backward(ctx, g):
 
 
 class LogSumExp(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         xp = ctx.xp

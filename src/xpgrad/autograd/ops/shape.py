@@ -91,6 +91,8 @@ class Stack(Function):
 
 
 class Take(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, x, indices, axis=0):
         ctx.shape, ctx.axis = x.shape, axis % x.ndim  # the scatter-add in backward needs axis >= 0
@@ -105,6 +107,8 @@ class Take(Function):
 
 
 class TakeAlongAxis(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, x, indices, axis=-1):
         ctx.shape, ctx.axis = x.shape, axis % x.ndim
@@ -122,6 +126,8 @@ class TakeAlongAxis(Function):
 
 
 class GetItem(Function):
+    owns_grads = True
+
     @staticmethod
     def forward(ctx, x, key=None):
         ctx.shape = x.shape
