@@ -39,6 +39,8 @@ def _to_array(data, dtype, b):
         arr = b.asarray(data)
         if dtype is not None and arr.dtype != b.dtype(dtype):
             arr = b.xp.astype(arr, b.dtype(dtype))
+        else:  # own the memory (as torch.tensor does): in-place optimizer steps must not write into the caller's array
+            arr = b.xp.asarray(arr, copy=True)
         return arr, b
     b = b or _backend.current()
     if dtype is None and _has_float(data):
