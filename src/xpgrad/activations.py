@@ -26,6 +26,8 @@ def _sigmoid(xp, x):
 
 
 class Sigmoid(Function):
+    owns_grads = True  # backward allocates a new array per input
+
     @staticmethod
     def forward(ctx, x):
         out = _sigmoid(ctx.xp, x)
@@ -39,6 +41,8 @@ class Sigmoid(Function):
 
 
 class Tanh(Function):
+    owns_grads = True  # backward allocates a new array per input
+
     @staticmethod
     def forward(ctx, x):
         out = ctx.xp.tanh(x)
@@ -52,6 +56,8 @@ class Tanh(Function):
 
 
 class ReLU(Function):
+    owns_grads = True  # backward allocates a new array per input
+
     @staticmethod
     def forward(ctx, x):
         out = ctx.xp.maximum(x, 0.0)
@@ -65,6 +71,8 @@ class ReLU(Function):
 
 
 class LeakyReLU(Function):
+    owns_grads = True  # backward allocates a new array per input
+
     @staticmethod
     def forward(ctx, x, negative_slope=0.01):
         ctx.save_for_backward(x)
@@ -78,6 +86,8 @@ class LeakyReLU(Function):
 
 
 class ELU(Function):
+    owns_grads = True  # backward allocates a new array per input
+
     @staticmethod
     def forward(ctx, x, alpha=1.0):
         xp = ctx.xp
@@ -93,6 +103,8 @@ class ELU(Function):
 
 
 class Softmax(Function):
+    owns_grads = True  # backward allocates a new array per input
+
     @staticmethod
     def forward(ctx, x, axis=-1):
         xp = ctx.xp
@@ -109,6 +121,8 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    owns_grads = True  # backward allocates a new array per input
+
     @staticmethod
     def forward(ctx, x, axis=-1):
         xp = ctx.xp
@@ -129,6 +143,8 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 
 
 class GELU(Function):
+    owns_grads = True  # backward allocates a new array per input
+
     @staticmethod
     def forward(ctx, x):
         xp = ctx.xp
@@ -144,6 +160,8 @@ class GELU(Function):
 
 
 class SiLU(Function):
+    owns_grads = True  # backward allocates a new array per input
+
     @staticmethod
     def forward(ctx, x):
         s = _sigmoid(ctx.xp, x)
@@ -157,6 +175,8 @@ class SiLU(Function):
 
 
 class Softplus(Function):
+    owns_grads = True  # backward allocates a new array per input
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)

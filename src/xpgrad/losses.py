@@ -72,6 +72,8 @@ def _onehot(xp, labels, num_classes, dtype):
 
 
 class SoftmaxCrossEntropy(Function):
+    owns_grads = True  # backward allocates a new array per input
+
     @staticmethod
     def forward(ctx, scores, labels, reduction="mean"):
         xp = ctx.xp
@@ -92,6 +94,8 @@ class SoftmaxCrossEntropy(Function):
 
 
 class MulticlassSVM(Function):
+    owns_grads = True  # backward allocates a new array per input
+
     @staticmethod
     def forward(ctx, scores, labels, margin=1.0, reduction="mean"):
         xp = ctx.xp
@@ -112,6 +116,8 @@ class MulticlassSVM(Function):
 
 
 class MeanSquaredError(Function):
+    owns_grads = True  # backward allocates a new array per input
+
     @staticmethod
     def forward(ctx, scores, targets, reduction="mean"):
         diff = scores - targets
@@ -130,6 +136,8 @@ class MeanSquaredError(Function):
 
 
 class BinaryCrossEntropyWithLogits(Function):
+    owns_grads = True  # backward allocates a new array per input
+
     @staticmethod
     def forward(ctx, scores, targets, reduction="mean"):
         xp = ctx.xp
