@@ -82,7 +82,8 @@ class History:
         return getattr(self, key)
 
     def get(self, key, default=None):
-        return getattr(self, key, default)
+        """The list for ``key``, or ``default`` when the history has no such field."""
+        return getattr(self, key, default) if key in self.__dataclass_fields__ else default
 
     def __len__(self):
         return len(self.epoch)
@@ -97,6 +98,11 @@ class History:
 
     @classmethod
     def from_dict(cls, d) -> "History":
+        """Rebuild a history from :meth:`to_dict` output (e.g. a checkpoint's ``meta["history"]``).
+
+        >>> History.from_dict({"epoch": [1], "loss": [0.5]}).loss
+        [0.5]
+        """
         return cls(**{k: list(d.get(k, [])) for k in cls.__dataclass_fields__})
 
 
@@ -474,7 +480,7 @@ def fit(model, loss, optimizer, train_data, epochs, *, batch_size=None, schedule
         Shuffle a pair's samples each epoch.
     history : History, optional
         Append to this history (e.g. one restored from a checkpoint's
-        ``meta["history"]`` with :meth:`History.from_dict`) instead of a new one.
+        ``meta["history"]`` with :meth:`~xpgrad.train.History.from_dict`) instead of a new one.
 
     Returns
     -------
