@@ -43,7 +43,7 @@ def _save(fig, path) -> str:
     from .checkpoint import write_atomic
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
+    fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})  # reproducible bytes
     return write_atomic(path, buf.getvalue())
 
 

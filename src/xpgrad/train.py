@@ -401,20 +401,24 @@ def evaluate(model, loss, data, *, batch_size=None) -> dict:
     was_training = getattr(model, "training", None)
     if hasattr(model, "eval"):
         model.eval()
-    total, correct, count = 0.0, 0, 0
+    xp = b.xp
+    total, correct, count = None, None, 0  # device scalars, read once at the end
     try:
         with no_grad():
             for xb, yb, lb in _batches(data, batch_size, b, False, dtype):
                 scores = model(Tensor._make(xb, b))
                 n = xb.shape[0]
-                total += float(loss(scores, Tensor._make(yb, b)).data) * n
-                correct += int(_correct(b.xp, scores.data, lb))
+                batch_loss = loss(scores, Tensor._make(yb, b)).data * float(n)
+                hits = _correct(xp, scores.data, lb)
+                total = batch_loss if total is None else total + batch_loss
+                correct = hits if correct is None else correct + hits
                 count += n
     finally:
         if was_training and hasattr(model, "train"):
             model.train()
     if count == 0:
         raise ValueError("evaluate got no data (an empty dataset or loader)")
+    total, correct = float(total), int(correct)
     return {"loss": total / count, "accuracy": correct / count}
 
 
