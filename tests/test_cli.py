@@ -170,6 +170,32 @@ def test_bad_options(capsys, args, match):
     _fails(capsys, "train", "--quiet", *args, match=match)
 
 
+def _idx(array):
+    import struct
+
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", n) for n in array.shape)
+    return header + array.tobytes()
+
+
+def test_image_datasets_and_weight_images(capsys, tmp_path):
+    import pickle
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(_idx(rng.integers(0, 256, (40, 28, 28), dtype=np.uint8)))
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx(rng.integers(0, 10, 40, dtype=np.uint8)))
+    cifar = tmp_path / "cifar-10-batches-py"
+    cifar.mkdir()
+    for k in range(1, 6):
+        batch = {"labels": rng.integers(0, 10, 8).tolist(), "data": rng.integers(0, 256, (8, 3072), dtype=np.uint8)}
+        (cifar / f"data_batch_{k}").write_bytes(pickle.dumps(batch, protocol=4))
+    for dataset in ("mnist", "cifar10"):
+        plots = tmp_path / f"plots-{dataset}"
+        acc, _, out, _ = _train(capsys, "--dataset", dataset, "--data-dir", str(tmp_path), "--hidden", "0",
+                                "--epochs", "2", "--plots", str(plots))
+        assert 0.0 <= acc <= 1.0
+        assert (plots / "weights.png").read_bytes()[:4] == b"\x89PNG" and not (plots / "regions.png").exists()
+
+
 def test_missing_data_files(capsys, tmp_path):
     for dataset, name in (("mnist", "train-images-idx3-ubyte"), ("cifar10", "data_batch_1")):
         err = _fails(capsys, "train", "--dataset", dataset, "--data-dir", str(tmp_path), match=name)
