@@ -533,7 +533,7 @@ def fit(model, loss, optimizer, train_data, epochs, *, batch_size=None, schedule
     try:
         for cb in callbacks:
             cb.on_train_begin(state)
-        global_step = 0
+        acc_text = ""
         for epoch in range(start_epoch + 1, last_epoch + 1):
             state.epoch, state.logs = epoch, {}
             for cb in callbacks:
@@ -568,18 +568,19 @@ def fit(model, loss, optimizer, train_data, epochs, *, batch_size=None, schedule
                     total += value * n
                     seen += n
                     correct = correct + _correct(xp, scores.data, lb)
-                    global_step += 1
                     bar.update(1)
-                    bar.set_postfix_str(f"loss={value:.4f}", refresh=False)
+                    bar.set_postfix_str(f"loss={value:.4f}{acc_text}", refresh=False)
             if seen == 0:
                 raise ValueError("train_data is empty: no minibatch was produced in an epoch")
+            # int(correct) waits for the device, so the time read after it covers the queued work
             logs = {"loss": total / seen, "accuracy": int(correct) / seen, "lr": lr,
                     "time": time.perf_counter() - t0}
             if val_data is not None:
                 v = evaluate(model, loss, val_data, batch_size=batch_size)
                 logs.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
             history.append(epoch=epoch, **logs)
-            bar.set_postfix_str(f"loss={logs['loss']:.4f} acc={logs['accuracy']:.3f}", refresh=False)
+            acc_text = f" acc={logs['accuracy']:.3f}"
+            bar.set_postfix_str(f"loss={logs['loss']:.4f}{acc_text}", refresh=False)
             if (epoch - start_epoch) % every == 0 or epoch == last_epoch:
                 line = _format(epoch, last_epoch, logs)
                 if progress:  # shown above the bar; the log record then stays at DEBUG to avoid a duplicate
