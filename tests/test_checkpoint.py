@@ -91,6 +91,29 @@ def test_file_is_plain_safetensors_without_pickle(tmp_path):
 # -- exact resume -----------------------------------------------------------------------------
 
 
+def test_resume_with_dropout_and_batchnorm_is_bit_exact(tmp_path):
+    """Buffers (running statistics) and dropout masks (drawn from the generator) continue exactly too."""
+    data = _spiral()
+
+    def setup():
+        model = nn.Sequential(nn.Linear(2, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+        opt = xpgrad.optimizer("momentum", model.parameters(), lr=0.05)
+        return model, opt, xpgrad.schedule("linear", opt, total_steps=40)
+
+    xpgrad.manual_seed(8)
+    m1, o1, s1 = setup()
+    _train(m1, o1, s1, data, 4)
+    xpgrad.manual_seed(8)
+    m2, o2, s2 = setup()
+    _train(m2, o2, s2, data, 2)
+    path = save(tmp_path / "bn.safetensors", model=m2, optimizer=o2, schedule=s2, epoch=2)
+    xpgrad.manual_seed(0)
+    m3, o3, s3 = setup()
+    _train(m3, o3, s3, data, 2, start=load(path, model=m3, optimizer=o3, schedule=s3)["epoch"])
+    assert any("running" in k for k in _params(m1))
+    assert _same(_params(m1), _params(m3))
+
+
 def _train(model, opt, sched, data, epochs, start=0):
     return xpgrad.fit(model, xpgrad.loss("cross_entropy"), opt, data, epochs, batch_size=16, schedule=sched,
                       regularizer=xpgrad.regularizer("l2", 1e-3), progress=False, start_epoch=start)
