@@ -170,14 +170,16 @@ def spiral_model(hidden):
     return nn.Sequential(*layers)
 
 
-def train_spiral(hidden, epochs=300, lr=1.0, optimizer="sgd", schedule=None, batch_size=None, seed=0, **opt_kw):
+def train_spiral(hidden, epochs=300, lr=1.0, optimizer="sgd", schedule=None, batch_size=None, seed=0, reg=1e-3,
+                 **opt_kw):
     xpgrad.manual_seed(seed)
     X, y = xpgrad.data.spiral(n_per_class=100, classes=3, seed=0)
     model = spiral_model(hidden)
     opt = xpgrad.optimizer(optimizer, model.parameters(), lr=lr, **opt_kw)
     sched = None if schedule is None else xpgrad.schedule(schedule[0], opt, **schedule[1])
     hist = xpgrad.fit(model, xpgrad.loss("softmax_cross_entropy"), opt, (X, y), epochs=epochs,
-                      batch_size=batch_size, schedule=sched, regularizer=xpgrad.regularizer("l2", 1e-3),
+                      batch_size=batch_size, schedule=sched,
+                      regularizer=xpgrad.regularizer("l2", reg) if reg else None,
                       progress=False)
     return model, hist, (X, y)
 
@@ -192,27 +194,23 @@ def fig_spiral_regions():
 
 
 def fig_optimizer_comparison():
-    runs = {
-        "sgd": dict(lr=1.0),
-        "momentum": dict(lr=0.1, momentum=0.9),
-        "nesterov": dict(lr=0.1, momentum=0.9),
-        "adagrad": dict(lr=0.1),
-        "rmsprop": dict(lr=0.003),
-        "adam": dict(lr=0.003),
-    }
+    # The setting of tutorial 3: 30 epochs, batches of 30, no regularization; each optimizer
+    # with the best learning rate of its sweep there.
+    best = {"sgd": 1.0, "momentum": 0.3, "nesterov": 0.3, "adagrad": 0.3, "rmsprop": 0.01, "adam": 0.03}
+    common = dict(epochs=30, batch_size=30, reg=0)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for name, hp in runs.items():
-        _, hist, _ = train_spiral(100, epochs=60, optimizer=name, batch_size=30, **hp)
-        axes[0].plot(hist.epoch, hist.loss, color=COLORS[name], label=f"{LABELS[name]} (lr={hp['lr']})")
-    axes[0].set_title("Optimizers, constant learning rate")
-    for sched, kw, style in [("constant", {}, "-"), ("step", dict(milestones=[300, 450], gamma=0.1), "--"),
-                             ("cosine", dict(total_steps=600), "-."),
-                             ("cosine", dict(total_steps=600, warmup_steps=60), ":")]:
-        _, hist, _ = train_spiral(100, epochs=60, optimizer="momentum", lr=0.1, momentum=0.9, batch_size=30,
-                                  schedule=(sched, kw))
-        label = sched + (" + warmup" if "warmup_steps" in kw else "")
-        axes[1].plot(hist.epoch, hist.loss, style, color="#1f77b4", label=label)
-    axes[1].set_title("SGD + momentum (lr=0.1) with schedules")
+    for name, lr in best.items():
+        _, hist, _ = train_spiral(100, optimizer=name, lr=lr, **common)
+        axes[0].plot(hist.epoch, hist.loss, color=COLORS[name], label=f"{LABELS[name]} (lr={lr})")
+    axes[0].set_title("Each optimizer at its best learning rate")
+    schedules = [("constant", {}, "-"), ("step", dict(milestones=[150, 250], gamma=0.1), "--"),
+                 ("cosine", dict(total_steps=300), "-."), ("cosine", dict(total_steps=300, warmup_steps=30), ":"),
+                 ("linear", dict(total_steps=300), (0, (5, 1, 1, 1))), ("inverse_sqrt", {}, (0, (1, 3)))]
+    for i, (sched, kw, style) in enumerate(schedules):
+        _, hist, _ = train_spiral(100, optimizer="adam", lr=0.03, schedule=(sched, kw), **common)
+        label = sched + (" + warmup 30" if "warmup_steps" in kw else "")
+        axes[1].plot(hist.epoch, hist.loss, linestyle=style, color=plt.cm.tab10(i), label=label)
+    axes[1].set_title("Adam (lr=0.03) with each schedule, 300 steps")
     for ax in axes:
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
@@ -228,9 +226,8 @@ def fig_batch_scaling():
     base_b, base_lr = 30, 0.05
     for k, color in zip([1, 2, 4, 8], ["#444444", "#1f77b4", "#2ca02c", "#d62728"]):
         b = base_b * k
-        for ax, lr, scaled in [(axes[0], base_lr, "same lr"), (axes[1], base_lr * k, "lr × k")]:
-            _, hist, _ = train_spiral(100, epochs=40, optimizer="sgd", lr=lr, batch_size=b)
-            steps = np.arange(1, len(hist.loss) + 1) * (300 // b)
+        for ax, lr in [(axes[0], base_lr), (axes[1], base_lr * k)]:
+            _, hist, _ = train_spiral(100, epochs=40, optimizer="sgd", lr=lr, batch_size=b, reg=0)
             ax.plot(hist.epoch, hist.loss, color=color, label=f"batch {b}, lr {lr:g}")
     axes[0].set_title("Batch size × k, learning rate unchanged")
     axes[1].set_title("Batch size × k, learning rate × k")
@@ -243,8 +240,26 @@ def fig_batch_scaling():
     save(fig, "batch_scaling")
 
 
+def fig_mnist_templates():
+    # The stand-in digits of tutorial 2 (same generator, same seed), mean-subtracted.
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, size=600)
+    images = rng.integers(0, 60, size=(600, 28, 28))
+    for i, k in enumerate(labels):
+        images[i, 4:24, 2 + 2 * k: 4 + 2 * k] = 255
+    X = (images.astype(np.uint8).astype(np.float32) / np.float32(255.0)).reshape(600, -1)
+    X = X - X.mean(axis=0)
+    xpgrad.manual_seed(0)
+    linear = nn.Linear(784, 10)
+    opt = xpgrad.optimizer("adam", linear.parameters(), lr=1e-2)
+    xpgrad.fit(linear, xpgrad.loss("softmax_cross_entropy"), opt, (X, labels.astype(np.int64)), epochs=5,
+               batch_size=64, regularizer=xpgrad.regularizer("l2", 0.1), progress=False)
+    xpgrad.plot.plot_linear_weights(linear.weight, (28, 28), OUT / "mnist_templates.png")
+    print("wrote mnist_templates.png")
+
+
 FIGURES = [fig_optimizers_quadratic, fig_optimizers_saddle, fig_schedules, fig_spiral_regions,
-           fig_optimizer_comparison, fig_batch_scaling]
+           fig_optimizer_comparison, fig_batch_scaling, fig_mnist_templates]
 
 
 def main(words):
