@@ -2,7 +2,7 @@
 
 The common ones are :class:`~xpgrad.Function` subclasses with a fused
 backward (one graph node per call); the rest are built from autograd ops.
-All are registered through :func:`register_activations`, the same hook a
+All are registered through ``register_activations``, the same hook a
 plugin uses. Get one by name with ``xpgrad.activation(name, **hyperparameters)``.
 """
 

@@ -28,6 +28,8 @@ __all__ = ["PROJECT", "hookimpl", "hookspec", "register_activations", "register_
 PROJECT = "xpgrad"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
+"""Decorator that declares the hooks below (xpgrad's own use; plugins need only ``hookimpl``)."""
+
 hookimpl = pluggy.HookimplMarker(PROJECT)
 """Decorator that marks a plugin function as an implementation of an xpgrad hook.
 

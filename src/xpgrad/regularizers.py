@@ -78,7 +78,7 @@ class L2(Regularizer):
 
 
 class L1(Regularizer):
-    """L1 penalty: strength · Σ |W|, which pushes weights to exactly zero (sparsity).
+    """L1 penalty: strength · Σ abs(W), which pushes weights to exactly zero (sparsity).
 
     >>> import xpgrad
     >>> xpgrad.regularizers.L1(0.1)([xpgrad.tensor([1.0, -2.0])]).item()
@@ -90,7 +90,7 @@ class L1(Regularizer):
 
 
 class ElasticNet(Regularizer):
-    """Elastic net, the lecture's mix of L1 and L2: strength · Σ (β W² + |W|).
+    """Elastic net, the lecture's mix of L1 and L2: strength · Σ (β W² + abs(W)).
 
     >>> import xpgrad
     >>> xpgrad.regularizers.ElasticNet(1.0, beta=0.5)([xpgrad.tensor([2.0])]).item()
