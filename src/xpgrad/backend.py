@@ -99,7 +99,7 @@ class Backend:
         case operations compare devices before combining arrays.
     """
 
-    __slots__ = ("name", "xp", "multi_device", "_native", "_rng", "_seed")
+    __slots__ = ("name", "xp", "multi_device", "_native", "_rng", "_host_rng", "_seed")
 
     def __init__(self, name, xp, native, multi_device):
         self.name = name
@@ -108,6 +108,7 @@ class Backend:
         self.multi_device = multi_device
         self._seed = None
         self._rng = None
+        self._host_rng = None
 
     def __repr__(self):
         return f"<xpgrad backend {self.name!r}>"
@@ -154,6 +155,20 @@ class Backend:
     def seed(self, seed):
         self._seed = seed
         self._rng = None
+        self._host_rng = None
+
+    def host_rng(self):
+        """The NumPy generator behind data order (:meth:`permutation`), checkpointable on every backend.
+
+        On NumPy and array-api-strict it is the backend generator itself; CuPy
+        gets a host generator of its own, so a resumed GPU run shuffles its
+        data exactly as the uninterrupted run would have.
+        """
+        if self.name != "cupy":
+            return self.rng()
+        if self._host_rng is None:
+            self._host_rng = np.random.default_rng(self._seed)
+        return self._host_rng
 
     def rng(self):
         """The backend's random generator, created lazily from the last seed."""
@@ -184,20 +199,22 @@ class Backend:
 
     def permutation(self, n):
         """A random permutation of ``range(n)`` as a host NumPy array (drives minibatch order)."""
-        g = self.rng()
-        if self.name == "cupy":  # CuPy's Generator has no permutation(): sort uniform keys instead
-            return self._native.argsort(g.random(n)).get()
-        return g.permutation(n)
+        return self.host_rng().permutation(n)
 
     def rng_state(self):
-        """JSON-serialisable state of the generator (for checkpoints)."""
-        g = self.rng()
-        return {"seed": self._seed, "state": g.bit_generator.state if self.name != "cupy" else None}
+        """JSON-serialisable state of the host generator and the seed (for checkpoints).
+
+        CuPy's device generator has no portable state: on the GPU, random
+        numbers drawn after a resume (dropout masks, ``randn``) continue from
+        the seed rather than from the saved point; the data order is exact.
+        """
+        return {"seed": self._seed, "state": self.host_rng().bit_generator.state}
 
     def set_rng_state(self, state):
-        g = self.rng()
-        if state.get("state") is not None and self.name != "cupy":
-            g.bit_generator.state = state["state"]
+        if "seed" in state and state["seed"] != self._seed:
+            self.seed(state["seed"])
+        if state.get("state") is not None:
+            self.host_rng().bit_generator.state = state["state"]
 
     # -- what the standard lacks --------------------------------------------------
     def index_add(self, out, axis, indices, values):
