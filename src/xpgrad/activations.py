@@ -180,7 +180,7 @@ class Softplus(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return ctx.xp.logaddexp(x, 0.0 * x)  # log(1 + e^x) without overflow
+        return ctx.xp.logaddexp(x, 0.0)  # log(e^0 + e^x) without overflow
 
     @staticmethod
     def backward(ctx, g):

@@ -8,6 +8,8 @@ import pytest
 import xpgrad
 from xpgrad import registry, testing
 
+pytest.importorskip("xpgrad_extras", reason="install the plugin first: pip install -e plugins/xpgrad-extras")
+
 
 def test_found_through_the_entry_point():
     dist = importlib.metadata.distribution("xpgrad-extras")
