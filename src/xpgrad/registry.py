@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["BUILTIN_PLUGINS", "ComponentTable", "DuplicateComponentError", "Entry", "PluginWarning",
            "UnknownComponentError", "activation", "activations", "describe", "loss", "losses", "optimizer",
-           "optimizers", "plugin_manager", "regularizer", "regularizers", "reload", "schedule", "schedules"]
+           "optimizers", "plugin_manager", "regularizer", "regularizers", "reload", "schedule", "schedules", "table"]
 
 GROUP = "xpgrad"
 KINDS = ("activation", "loss", "regularizer", "optimizer", "schedule")
@@ -304,6 +304,18 @@ optimizers = ComponentTable("optimizer")
 schedules = ComponentTable("schedule")
 _TABLES = {"activation": activations, "loss": losses, "regularizer": regularizers, "optimizer": optimizers,
            "schedule": schedules}
+
+
+def table(kind) -> ComponentTable:
+    """The read-only mapping for one kind: ``"activation"``, ``"loss"``, ``"regularizer"``, ``"optimizer"``, ``"schedule"``.
+
+    >>> from xpgrad import registry
+    >>> registry.table("loss") is registry.losses
+    True
+    """
+    if kind not in _TABLES:
+        raise ValueError(f"unknown component kind {kind!r}; use one of {', '.join(KINDS)}")
+    return _TABLES[kind]
 
 
 def describe(kind=None) -> list:
