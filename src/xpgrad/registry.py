@@ -307,7 +307,7 @@ _TABLES = {"activation": activations, "loss": losses, "regularizer": regularizer
 
 
 def table(kind) -> ComponentTable:
-    """The read-only mapping for one kind: ``"activation"``, ``"loss"``, ``"regularizer"``, ``"optimizer"``, ``"schedule"``.
+    """The read-only mapping of one kind (``"activation"``, ``"loss"``, ``"regularizer"``, ...).
 
     >>> from xpgrad import registry
     >>> registry.table("loss") is registry.losses
