@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import shutil
 from pathlib import Path
 
 import xpgrad
@@ -214,7 +215,13 @@ def _alias_other_homes(app, env):
                 py.objects[alias] = entry._replace(aliased=True)
 
 
+def _fresh_stubs(app):
+    # Regenerate every API stub on each build, so a renamed or removed name leaves no stale page.
+    shutil.rmtree(Path(app.srcdir) / "api" / "generated", ignore_errors=True)
+
+
 def setup(app):
+    app.connect("builder-inited", _fresh_stubs, priority=100)  # before autosummary writes the stubs
     app.connect("env-updated", _alias_other_homes)
     app.connect("source-read", _expand_optional)
     app.connect("env-get-outdated", _reread_optional_hosts)
