@@ -57,11 +57,12 @@ def trajectory(f, start, name, steps, **hparams):
     return np.array(points)
 
 
-def plot_paths(ax, f_np, paths, xlim, ylim, title, levels):
+def plot_paths(ax, f_np, paths, xlim, ylim, title, levels, hparams):
     xs, ys = np.meshgrid(np.linspace(*xlim, 300), np.linspace(*ylim, 300))
     ax.contour(xs, ys, f_np(xs, ys), levels=levels, colors="#bbbbbb", linewidths=0.7)
     for name, pts in paths.items():
-        ax.plot(pts[:, 0], pts[:, 1], "-", color=COLORS[name], lw=1.6, label=LABELS[name])
+        label = f"{LABELS[name]} (lr {hparams[name]['lr']:g})"
+        ax.plot(pts[:, 0], pts[:, 1], "-", color=COLORS[name], lw=1.6, label=label)
         ax.plot(pts[-1, 0], pts[-1, 1], "o", color=COLORS[name], ms=4)
     ax.plot(*paths["sgd"][0], "k*", ms=10)
     ax.set_xlim(*xlim)
@@ -91,7 +92,8 @@ def fig_optimizers_quadratic():
     paths = {n: trajectory(f, [-9.0, 2.0], n, 60, **hp) for n, hp in OPTIMIZERS.items()}
     fig, ax = plt.subplots(figsize=(9, 4.2))
     plot_paths(ax, lambda x, y: 0.5 * (x * x / 20 + 2 * y * y), paths, (-10, 2), (-2.5, 2.5),
-               "Ill-conditioned quadratic f(x, y) = x²/40 + y², 60 steps from ★", levels=np.geomspace(0.01, 30, 14))
+               "Ill-conditioned quadratic f(x, y) = x²/40 + y², 60 steps from ★", levels=np.geomspace(0.01, 30, 14),
+               hparams=OPTIMIZERS)
     ax.legend(loc="lower right", fontsize=8, ncol=2)
     ax.set_aspect("equal")
     save(fig, "optimizers_quadratic")
@@ -108,7 +110,7 @@ def fig_optimizers_saddle():
     paths = {n: trajectory(f, [-1.5, 1e-3], n, 40, **h) for n, h in hp.items()}
     fig, ax = plt.subplots(figsize=(6, 5))
     plot_paths(ax, lambda x, y: x * x - y * y, paths, (-2, 2), (-0.5, 2), "Saddle f(x, y) = x² − y², 40 steps from ★",
-               levels=np.linspace(-4, 4, 17))
+               levels=np.linspace(-4, 4, 17), hparams=hp)
     ax.legend(loc="upper left", fontsize=8)
     save(fig, "optimizers_saddle")
 
