@@ -100,6 +100,7 @@ PUBLIC_MODULES = {
     "xpgrad.data": "api/data.md",
     "xpgrad.registry": "api/registry.md",
     "xpgrad.hookspecs": "api/registry.md",
+    "xpgrad.scaffold": "api/registry.md",
     "xpgrad.activations": "api/components.md",
     "xpgrad.losses": "api/components.md",
     "xpgrad.regularizers": "api/components.md",
@@ -184,7 +185,7 @@ def _check_api_complete(app, env, docnames):
 
 def _reread_optional_hosts(app, env, added, changed, removed):
     # pages with optional entries must be re-read when a page lands, even in incremental builds
-    return [d for d in ("index", "user-guide", "api/index") if d in env.found_docs]
+    return [d for d in ("index", "user-guide") if d in env.found_docs]
 
 
 def _alias_other_homes(app, env):
