@@ -67,7 +67,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return ctx.xp.where(out > 0, g, 0.0)
+        return ctx.backend.masked(g, out > 0)
 
 
 class LeakyReLU(Function):

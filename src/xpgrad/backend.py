@@ -217,6 +217,18 @@ class Backend:
             self.host_rng().bit_generator.state = state["state"]
 
     # -- what the standard lacks --------------------------------------------------
+    def masked(self, x, keep):
+        """``x`` where the boolean array ``keep`` is True, 0 elsewhere (the backward of ReLU-like gates).
+
+        NumPy and CuPy multiply by the mask, several times faster than
+        ``where``; the standard does not define float × bool, so other
+        namespaces cast the mask first.
+        """
+        if self.name in ("numpy", "cupy"):
+            return x * keep
+        return x * self.xp.astype(keep, x.dtype)
+
+
     def index_add(self, out, axis, indices, values):
         """``out[..., indices[k], ...] += values[..., k, ...]`` along ``axis``, duplicates summed."""
         if self.name == "numpy":
