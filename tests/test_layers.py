@@ -13,7 +13,8 @@ def _swap(module, dotted, tensor):
     for p in path:
         m = m._modules[p]
     old = m._parameters[leaf]
-    m._parameters[leaf] = tensor  # bypasses __setattr__ so a plain probe tensor can stand in
+    # Bypasses __setattr__ so a plain probe tensor can stand in; the instance dict mirrors the table.
+    m._parameters[leaf] = m.__dict__[leaf] = tensor
     return old
 
 

@@ -315,3 +315,39 @@ def test_deepcopy_and_pickle_give_independent_models():
         w.data[0, 0] = 99.0
         assert model[0].weight.numpy()[0, 0] != 99.0
         assert list(clone.state_dict()) == list(model.state_dict())
+
+
+def test_sequential_fuses_linear_relu_without_changing_results():
+    xpgrad.manual_seed(3)
+    net = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3), nn.Tanh())
+    x = xpgrad.randn(6, 4)
+    out = net(x)
+    out.sum().backward()
+    fused_grads = [p.grad.copy() for p in net.parameters()]
+    # The same layers called one by one, with no fusion.
+    for p in net.parameters():
+        p.grad = None
+    h = x
+    for layer in net:
+        h = layer(h)
+    h.sum().backward()
+    np.testing.assert_allclose(out.numpy(), h.numpy(), rtol=1e-6)
+    for a, p in zip(fused_grads, net.parameters()):
+        np.testing.assert_allclose(a, p.grad, rtol=1e-6)
+    # One node for the fused pair: Linear(+ReLU), Linear, Tanh.
+    assert out.grad_fn.__name__ == "Tanh"
+    assert sum(1 for step in net._make_plan() if not isinstance(step, nn.Module)) == 1
+
+
+def test_sequential_plan_follows_changes():
+    net = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    net(xpgrad.ones((1, 2)))
+    net.append(nn.Linear(2, 1))
+    assert net(xpgrad.ones((1, 2))).shape == (1, 1)
+    net[2] = nn.Linear(2, 3)
+    assert net(xpgrad.ones((1, 2))).shape == (1, 3)
+    net[0] = nn.Linear(2, 2, bias=False)
+    assert list(net.state_dict()) == ["0.weight", "2.weight", "2.bias"]
+    patched = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
+    patched[0].forward = lambda x: x * 0.0  # a patched instance is called as it is, never fused
+    assert patched(xpgrad.ones((1, 2))).tolist() == [[patched[2].bias.item()]]

@@ -232,6 +232,16 @@ def test_linear(cpu_backend, xshape, with_bias):
     check(xpgrad.linear, inputs, x @ w + (b if with_bias else 0.0))
 
 
+@pytest.mark.parametrize("xshape", [(4, 3), (2, 4, 3)])
+def test_linear_relu_is_relu_of_linear(cpu_backend, xshape):
+    rng = np.random.default_rng(8)
+    x, w, b = rand(rng, xshape), rand(rng, (3, 2)), rand(rng, (2,))
+    check(lambda *t: xpgrad.linear(*t, activation="relu"), [t64(x), t64(w), t64(b)],
+          np.maximum(x @ w + b, 0.0))
+    with pytest.raises(ValueError, match="activation must be None or 'relu'"):
+        xpgrad.linear(t64(x), t64(w), activation="tanh")
+
+
 def test_linear_shape_errors():
     with pytest.raises(ValueError, match=r"weight must be 2-D.*\(3,\)"):
         xpgrad.linear(xpgrad.ones((2, 3)), xpgrad.ones(3))

@@ -40,9 +40,40 @@ class Sequential(Module):
                 self.add_module(str(i), _check(m, i))
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            plan = self._make_plan()
+        for step in plan:
+            x = step(x)
         return x
+
+    def _make_plan(self):
+        """The callables ``forward`` runs: the children, with each plain Linear→ReLU pair fused.
+
+        A fused pair is one graph node (:meth:`Linear.forward_relu`) and gives
+        the same values and gradients as the two layers; layers with their own
+        ``forward`` (subclasses, patched instances) are always called as they are.
+        """
+        from .activation import ReLU
+        from .linear import Linear
+
+        mods = [m for m in self._modules.values() if m is not None]
+        plan, i = [], 0
+        while i < len(mods):
+            m = mods[i]
+            nxt = mods[i + 1] if i + 1 < len(mods) else None
+            if (type(m) is Linear and type(nxt) is ReLU and "forward" not in m.__dict__
+                    and "forward" not in nxt.__dict__):
+                plan.append(m.forward_relu)
+                i += 2
+            else:
+                plan.append(m)
+                i += 1
+        self.__dict__["_plan"] = plan
+        return plan
+
+    def _structure_changed(self):
+        self.__dict__["_plan"] = None
 
     def append(self, module: Module) -> "Sequential":
         """Add ``module`` at the end; returns self."""
@@ -63,6 +94,16 @@ class Sequential(Module):
             return mods[index][1]
         except (IndexError, TypeError):
             raise IndexError(f"Sequential index {index!r} out of range for {len(mods)} layers") from None
+
+
+    def __setitem__(self, index, module):
+        """Replace the layer at integer position ``index``."""
+        names = list(self._modules)
+        try:
+            name = names[index]
+        except (IndexError, TypeError):
+            raise IndexError(f"Sequential index {index!r} out of range for {len(names)} layers") from None
+        self._store(self._modules, name, _check(module, index))  # in place: the order is kept
 
 
 def _check(m, where):

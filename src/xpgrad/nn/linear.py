@@ -59,5 +59,9 @@ class Linear(Module):
     def forward(self, x):
         return linear(x, self.weight, self.bias)
 
+    def forward_relu(self, x):
+        """max(0, x W + b) in one graph node; :class:`Sequential` uses it for a Linear followed by ReLU."""
+        return linear(x, self.weight, self.bias, activation="relu")
+
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

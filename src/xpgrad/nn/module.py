@@ -89,26 +89,36 @@ class Module:
         params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
         if isinstance(value, Parameter):
             self._forget(name)
-            params[name] = value
+            self._store(params, name, value)
         elif isinstance(value, Module):
             self._forget(name)
-            modules[name] = value
+            self._store(modules, name, value)
         elif name in params:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} to parameter {name!r} of "
                                 f"{type(self).__name__}; wrap it as nn.Parameter(...) or assign None")
-            params[name] = None
+            self._store(params, name, None)
         elif name in buffers:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"buffer {name!r} of {type(self).__name__} must be a Tensor or None, "
                                 f"got {type(value).__name__}")
-            buffers[name] = value
+            self._store(buffers, name, value)
         elif name in modules:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} to sub-module {name!r}; assign a Module")
-            modules[name] = None
+            self._store(modules, name, None)
         else:
             object.__setattr__(self, name, value)
+
+    def _store(self, table, name, value):
+        # The tables are the truth; the instance dict mirrors them so that ``self.weight`` in a
+        # forward pass is a plain attribute hit instead of a __getattr__ fallback.
+        table[name] = value
+        self.__dict__[name] = value
+        self._structure_changed()
+
+    def _structure_changed(self):
+        """Hook for containers that cache a plan of their children (called after any registration)."""
 
     def _forget(self, name):
         for table in (self._parameters, self._buffers, self._modules):
@@ -116,7 +126,7 @@ class Module:
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name):
-        # Only reached when normal lookup fails: parameters, buffers and children live in the tables.
+        # Only reached when normal lookup fails (e.g. an object restored without the mirror).
         d = self.__dict__
         for table in ("_parameters", "_buffers", "_modules"):
             t = d.get(table)
@@ -128,6 +138,8 @@ class Module:
         for table in (self._parameters, self._buffers, self._modules):
             if name in table:
                 del table[name]
+                self.__dict__.pop(name, None)
+                self._structure_changed()
                 return
         object.__delattr__(self, name)
 
@@ -140,7 +152,7 @@ class Module:
             raise TypeError(f"register_parameter({name!r}): expected nn.Parameter or None, got {type(param).__name__}")
         _check_name(name, self)
         self._forget(name)
-        self._parameters[name] = param
+        self._store(self._parameters, name, param)
 
     def register_buffer(self, name: str, tensor) -> None:
         """Register a non-learned tensor (e.g. running statistics) that is saved in the state dict.
@@ -152,7 +164,7 @@ class Module:
             raise TypeError(f"register_buffer({name!r}): expected a Tensor or None, got {type(tensor).__name__}")
         _check_name(name, self)
         self._forget(name)
-        self._buffers[name] = tensor
+        self._store(self._buffers, name, tensor)
 
     def add_module(self, name: str, module) -> None:
         """Register a child module under ``name`` (any string without dots)."""
@@ -160,7 +172,7 @@ class Module:
             raise TypeError(f"add_module({name!r}): expected a Module, got {type(module).__name__}")
         _check_name(name, self)
         self._forget(name)
-        self._modules[name] = module
+        self._store(self._modules, name, module)
 
     # -- traversal ---------------------------------------------------------------------
     def named_children(self):

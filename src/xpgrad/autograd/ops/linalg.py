@@ -37,23 +37,31 @@ class MatMul(Function):
 
 
 class Linear(Function):
-    """y = x @ W + b in one node: one matmul forward, two matmuls and a sum backward."""
+    """y = x @ W + b in one node (optionally followed by ReLU): one matmul forward, two and a sum backward."""
 
     owns_grads = True
 
     @staticmethod
-    def forward(ctx, x, weight, bias=None):
-        ctx.save_for_backward(x, weight)
+    def forward(ctx, x, weight, bias=None, relu=False):
+        if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[0]:
+            _shape_error(x, weight)
         y = x @ weight
         if bias is not None:
             y += bias  # y is a fresh array; adding in place saves one allocation
+        if relu:
+            y = ctx.xp.maximum(y, 0.0)
+            ctx.save_for_backward(x, weight, y)
+        else:
+            ctx.save_for_backward(x, weight)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, w = ctx.saved_tensors
-        nx, nw, *nb = ctx.needs_input_grad
+        x, w, *out = ctx.saved_tensors
         xp = ctx.xp
+        if out:  # ReLU folded in: the gradient passes where the output is positive
+            g = ctx.backend.masked(g, out[0] > 0)
+        nx, nw, *nb = ctx.needs_input_grad
         if x.ndim != 2:  # fold leading axes into rows: (..., in) -> (rows, in)
             x, g2 = xp.reshape(x, (-1, x.shape[-1])), xp.reshape(g, (-1, g.shape[-1]))
         else:
@@ -62,6 +70,13 @@ class Linear(Function):
         gw = x.T @ g2 if nw else None
         gb = xp.sum(g2, axis=0) if nb and nb[0] else None
         return gx, gw, gb
+
+
+def _shape_error(x, w):
+    if w.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (in_features, out_features), got shape {tuple(w.shape)}")
+    raise ValueError(f"linear: x has {x.shape[-1] if x.ndim else 0} features (shape {tuple(x.shape)}) but weight "
+                     f"expects {w.shape[0]} (shape {tuple(w.shape)})")
 
 
 def matmul(x1, x2):
@@ -78,24 +93,25 @@ def matmul(x1, x2):
     return MatMul.apply(x1, x2)
 
 
-def linear(x, weight, bias=None):
+def linear(x, weight, bias=None, activation=None):
     """The affine map y = x W + b of a dense layer, fused into one graph node.
 
     ``x`` has shape (..., in), ``weight`` (in, out), ``bias`` (out,).
-    Gradients: dx = dy Wᵀ, dW = xᵀ dy, db = Σ_rows dy.
+    Gradients: dx = dy Wᵀ, dW = xᵀ dy, db = Σ_rows dy. With
+    ``activation="relu"`` the node computes max(0, x W + b) and masks dy by
+    the positive outputs first, saving a node and an array per layer.
 
     >>> import xpgrad
     >>> x = xpgrad.tensor([[1.0, 2.0]])
-    >>> w = xpgrad.tensor([[1.0], [1.0]])
-    >>> xpgrad.linear(x, w, xpgrad.tensor([0.5])).tolist()
-    [[3.5]]
+    >>> w = xpgrad.tensor([[1.0, -1.0], [1.0, -1.0]])
+    >>> xpgrad.linear(x, w, xpgrad.tensor([0.5, 0.5])).tolist()
+    [[3.5, -2.5]]
+    >>> xpgrad.linear(x, w, xpgrad.tensor([0.5, 0.5]), activation="relu").tolist()
+    [[3.5, 0.0]]
     """
-    ws, xs = weight.data.shape, x.data.shape
-    if len(ws) != 2 or not xs or xs[-1] != ws[0]:
-        if len(ws) != 2:
-            raise ValueError(f"linear: weight must be 2-D (in_features, out_features), got shape {weight.shape}")
-        raise ValueError(f"linear: x has {xs[-1] if xs else 0} features (shape {x.shape}) but weight expects "
-                         f"{weight.shape[0]} (shape {weight.shape})")
+    if activation is not None and activation != "relu":
+        raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}; apply other "
+                         "activations after the layer")
     if bias is None:
-        return Linear.apply(x, weight)
-    return Linear.apply(x, weight, bias)
+        return Linear.apply(x, weight, relu=activation is not None)
+    return Linear.apply(x, weight, bias, relu=activation is not None)
