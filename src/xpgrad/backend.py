@@ -295,11 +295,47 @@ def _namespace_name(x):
     return None
 
 
+def _numpy_namespace():
+    """``array_api_compat.numpy`` with float reductions sent straight to the ufuncs.
+
+    ``np.sum``/``np.max``/``np.mean`` spend more time in their Python wrappers
+    than in the arithmetic for the small arrays of a training step; for
+    floating arrays without a ``dtype=`` request ``ufunc.reduce`` gives the
+    same values and dtype. Everything else is array-api-compat's.
+    """
+    import types
+
+    import array_api_compat.numpy as compat
+
+    ns = types.ModuleType("xpgrad.backend.numpy_namespace", _numpy_namespace.__doc__)
+    ns.__dict__.update({k: v for k, v in vars(compat).items() if not k.startswith("__")})
+
+    def _fast(reduce, fallback):
+        def reduction(x, /, *, axis=None, keepdims=False, **kw):
+            if not kw and type(x) is np.ndarray and x.dtype.kind == "f" and x.size:
+                return reduce(x, axis=axis, keepdims=keepdims)
+            return fallback(x, axis=axis, keepdims=keepdims, **kw)
+
+        reduction.__name__ = fallback.__name__
+        reduction.__doc__ = fallback.__doc__
+        return reduction
+
+    def mean(x, /, *, axis=None, keepdims=False):
+        if type(x) is np.ndarray and x.dtype.kind == "f" and x.size:
+            total = np.add.reduce(x, axis=axis, keepdims=keepdims)
+            return total / (x.size // max(total.size, 1))
+        return compat.mean(x, axis=axis, keepdims=keepdims)
+
+    ns.sum = _fast(np.add.reduce, compat.sum)
+    ns.max = _fast(np.maximum.reduce, compat.max)
+    ns.min = _fast(np.minimum.reduce, compat.min)
+    ns.mean = mean
+    return ns
+
+
 def _load(name: str) -> Backend:
     if name == "numpy":
-        import array_api_compat.numpy as xp
-
-        return Backend("numpy", xp, np, multi_device=False)
+        return Backend("numpy", _numpy_namespace(), np, multi_device=False)
     if name == "array_api_strict":
         try:
             import array_api_strict as xp
