@@ -25,6 +25,18 @@ class SGD(Optimizer):
     def update(self, p, g, state, group):
         p.data -= group["lr"] * g
 
+    def step(self, closure=None):
+        # Plain SGD keeps no state, so it skips the generic per-parameter bookkeeping.
+        if closure is not None or any(group["weight_decay"] for group in self.param_groups):
+            return super().step(closure)
+        for group in self.param_groups:
+            lr = group["lr"]
+            for p in group["params"]:
+                g = p.grad
+                if g is not None:
+                    p.data -= lr * g
+        return None
+
 
 class Momentum(Optimizer):
     """SGD with momentum: v ← ρ·v + g, then x ← x − lr·v (ρ = ``momentum``, v starts at 0).

@@ -112,6 +112,4 @@ def linear(x, weight, bias=None, activation=None):
     if activation is not None and activation != "relu":
         raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}; apply other "
                          "activations after the layer")
-    if bias is None:
-        return Linear.apply(x, weight, relu=activation is not None)
     return Linear.apply(x, weight, bias, relu=activation is not None)
