@@ -38,17 +38,13 @@ def _graph_nodes(root):
                 f"trying to backward through a graph a second time (through {ctx.fn.__name__}); its saved "
                 "arrays were freed after the first backward. Pass retain_graph=True to the first "
                 "backward() if you need to call it again.")
-        nodes.append(node)
+        nodes.append((ctx.seq, node))  # sequence numbers are unique, so nodes are never compared
         for p in ctx.parents:
             if isinstance(p, Tensor) and p._ctx is not None and id(p) not in seen:
                 seen.add(id(p))
                 stack.append(p)
-    nodes.sort(key=_seq, reverse=True)
+    nodes.sort(reverse=True)
     return nodes
-
-
-def _seq(t):
-    return t._ctx.seq
 
 
 def _initial_grad(root, grad):
@@ -80,7 +76,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
         return
     xp = root._backend.xp
     grads = {id(root): g0}
-    for node in _graph_nodes(root):
+    for _, node in _graph_nodes(root):
         g = grads.pop(id(node), None)
         if g is None:
             continue
@@ -89,8 +85,9 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
         if type(in_grads) is not tuple:
             in_grads = (in_grads,) if not isinstance(in_grads, list) else tuple(in_grads)
         owned = ctx.fn.owns_grads
-        for parent, pg in zip(ctx.parents, in_grads):
-            if pg is None or not isinstance(parent, Tensor) or not parent.requires_grad:
+        # needs_input_grad is True exactly for the arguments that are tensors requiring grad
+        for parent, pg, needed in zip(ctx.parents, in_grads, ctx.needs_input_grad):
+            if pg is None or not needed:
                 continue
             fresh = owned
             if pg.shape != parent.data.shape:

@@ -31,6 +31,7 @@ __all__ = ["Context", "Function", "enable_grad", "is_grad_enabled", "no_grad"]
 # Creation order of graph nodes: an op's inputs always come before it, so sorting by it
 # gives a topological order without a recursive walk.
 _sequence = itertools.count()
+_new = object.__new__
 _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("xpgrad_grad_enabled", default=True)
 
 
@@ -110,7 +111,8 @@ class Context:
         """Drop saved arrays once backward has run (the graph is then spent)."""
         self.saved_tensors = ()
         self.parents = ()
-        self.__dict__.clear()
+        if self.__dict__:
+            self.__dict__.clear()
         self.freed = True
 
 
@@ -164,12 +166,12 @@ class Function(metaclass=FunctionMeta):
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run the op on tensors (and scalars) and record it in the graph when needed."""
-        # This is the per-op hot path: one pass over the arguments, no allocations beyond
-        # the array list, the context and the result.
-        backend = first = None
-        needs = None
+        # The per-op hot path: one pass over the arguments, then the context and the result
+        # are filled in directly (no helper calls).
+        backend = first = needs = None
         arrays = []
-        for i, a in enumerate(args):
+        i = 0
+        for a in args:
             if isinstance(a, Tensor):
                 if backend is None:
                     backend, first = a._backend, a
@@ -184,23 +186,30 @@ class Function(metaclass=FunctionMeta):
                 raise TypeError(f"{cls.__name__}: pass tensors as separate arguments, not a {type(a).__name__}")
             else:
                 arrays.append(a)
+            i += 1
         if backend is None:
             raise TypeError(f"{cls.__name__} needs at least one xpgrad.Tensor argument; "
                             f"got {', '.join(type(a).__name__ for a in args)}")
-        ctx = Context()
+        ctx = _new(Context)
         ctx.xp = backend.xp
         ctx.backend = backend
         record = needs is not None and _grad_enabled.get()
-        if record:
-            ctx.needs_input_grad = needs
+        ctx.needs_input_grad = needs
         out = cls.forward(ctx, *arrays, **kwargs)
-        result = Tensor._make(out, backend, record)
+        result = _new(Tensor)
+        result.data = out
+        result.grad = None
+        result._backend = backend
         if record:
             ctx.fn = cls
             ctx.parents = args
             ctx.freed = False
             ctx.seq = next(_sequence)
+            result.requires_grad = True
             result._ctx = ctx
+        else:
+            result.requires_grad = False
+            result._ctx = None
         return result
 
 
