@@ -50,6 +50,12 @@ def _astype(self, dtype):
 
 
 def _reshape(self, *shape):
+    """The same elements in a new shape; ``t.reshape(2, 3)`` and ``t.reshape((2, 3))`` both work.
+
+    >>> import xpgrad
+    >>> xpgrad.arange(6).reshape(2, 3).shape
+    (2, 3)
+    """
     return S.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
 
 

@@ -55,18 +55,22 @@ class Tensor:
     # -- attributes -------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
+        """The length of each axis, as a tuple of ints."""
         return tuple(self.data.shape)
 
     @property
     def dtype(self):
+        """The element type, as the backend's dtype object (compare with ``xpgrad.tensor(..., dtype=...)``)."""
         return self.data.dtype
 
     @property
     def ndim(self) -> int:
+        """The number of axes."""
         return self.data.ndim
 
     @property
     def size(self) -> int:
+        """The number of elements, the product of :attr:`shape`."""
         n = 1
         for s in self.data.shape:
             n *= s
@@ -79,6 +83,7 @@ class Tensor:
 
     @property
     def device(self):
+        """The device of the data, as the backend reports it (CPU for NumPy, a CUDA device for CuPy)."""
         return self.data.device
 
     @property
@@ -146,6 +151,12 @@ class Tensor:
         return _backend.to_numpy(self.data)
 
     def tolist(self):
+        """The data as nested Python lists (copied to the host).
+
+        >>> import xpgrad
+        >>> xpgrad.tensor([[1, 2]]).tolist()
+        [[1, 2]]
+        """
         return self.numpy().tolist()
 
     def detach(self) -> "Tensor":
