@@ -264,3 +264,54 @@ def test_bad_data():
         fit(model, ce(), opt, (np.zeros((4, 2)), np.zeros(5, int)), 1, progress=False)
     with pytest.raises(TypeError, match="pair of arrays"):
         fit(model, ce(), opt, 42, 1, progress=False)
+
+
+@pytest.fixture
+def device_like_strict(monkeypatch):
+    """array-api-strict treated as a device backend (as CuPy is), counting every read back to the host."""
+    import array_api_strict
+
+    backend = xpgrad.backend.resolve("array_api_strict")
+    monkeypatch.setattr(backend, "on_host", False)
+    reads = []
+    array_type = type(array_api_strict.asarray(0))
+    for name in ("__float__", "__int__", "__bool__", "__dlpack__", "__array__"):
+        original = getattr(array_type, name, None)
+        if original is None:
+            continue
+
+        def spy(self, *a, _name=name, _original=original, **kw):
+            reads.append(_name)
+            return _original(self, *a, **kw)
+
+        monkeypatch.setattr(array_type, name, spy)
+    with xpgrad.use_backend("array_api_strict"):
+        yield reads
+
+
+def test_device_training_reads_the_host_only_at_epoch_ends(device_like_strict):
+    X, y = _data()  # 120 samples: 4 steps of 32 per epoch
+    model = _net()
+    model.to("array_api_strict")
+    opt = xpgrad.optimizer("sgd", model.parameters(), lr=0.1)
+    history = fit(model, ce(), opt, (X, y), 3, batch_size=32, progress=False)
+    # loss sum, accuracy count and first-bad-step flag: three reads per epoch, none per step
+    assert len(device_like_strict) == 3 * 3, device_like_strict
+    assert len(history) == 3 and all(math.isfinite(v) for v in history.loss)
+
+
+def test_device_training_reports_the_first_non_finite_step(device_like_strict):
+    X, y = _data()
+    model = _net()
+    model.to("array_api_strict")
+    opt = xpgrad.optimizer("sgd", model.parameters(), lr=0.1)
+    base, calls = ce(), [0]
+
+    def flaky(scores, targets):  # NaN at epoch 2, step 3 (the 7th call)
+        calls[0] += 1
+        out = base(scores, targets)
+        return out * float("nan") if calls[0] == 7 else out
+
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 3.*read once per epoch") as err:
+        fit(model, flaky, opt, (X, y), 4, batch_size=32, progress=False)
+    assert err.value.epoch == 2 and err.value.step == 3 and len(err.value.history) == 1

@@ -97,15 +97,20 @@ class Backend:
     multi_device : bool
         Whether arrays of this library can live on different devices, in which
         case operations compare devices before combining arrays.
+    on_host : bool
+        Whether arrays live in host memory (reading a value back is free); False
+        for CuPy, where the training loop avoids per-step reads.
     """
 
-    __slots__ = ("name", "xp", "multi_device", "_native", "_rng", "_host_rng", "_seed")
+    __slots__ = ("name", "xp", "multi_device", "on_host", "_native", "_rng", "_host_rng", "_seed")
 
     def __init__(self, name, xp, native, multi_device):
         self.name = name
         self.xp = xp
         self._native = native
         self.multi_device = multi_device
+        # Whether arrays live in host memory, so reading a value costs no device round trip.
+        self.on_host = name != "cupy"
         self._seed = None
         self._rng = None
         self._host_rng = None

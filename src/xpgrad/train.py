@@ -438,6 +438,17 @@ def _format(epoch, last_epoch, logs):
     return "  ".join(parts)
 
 
+def _non_finite(value, epoch, step, optimizer, history, applied):
+    lr = _current_lr(optimizer)
+    when = ("training stopped at the end of that epoch (on the GPU the loss is read once per epoch, so "
+            "the weights in memory have taken non-finite updates; files written so far are kept)" if applied
+            else "training stopped before this update (the weights and files written so far are kept)")
+    return NonFiniteLossError(
+        f"the loss became {'non-finite' if applied else value} at epoch {epoch}, step {step}; {when}. The "
+        f"learning rate ({lr:.3g}) is probably too high: try a lower one, e.g. {lr / 10:.3g}, or check the "
+        "data for NaN/inf values", epoch=epoch, step=step, history=history)
+
+
 def fit(model, loss, optimizer, train_data, epochs, *, batch_size=None, schedule=None, regularizer=None,
         val_data=None, callbacks=(), progress=True, start_epoch=0, log_every=None, shuffle=True,
         history=None) -> History:
@@ -493,8 +504,12 @@ def fit(model, loss, optimizer, train_data, epochs, *, batch_size=None, schedule
     Raises
     ------
     NonFiniteLossError
-        When the loss becomes NaN or infinite; the update of that step is not
-        applied, the error names the epoch and step and carries ``history``.
+        When the loss becomes NaN or infinite; the error names the epoch and
+        step and carries ``history``. On host backends (NumPy, array-api-strict)
+        the loss is read every step and the bad update is not applied. On the
+        GPU nothing is copied to the host inside an epoch: the loss sum, the
+        accuracy count and the first non-finite step stay on the device and are
+        read once at the epoch's end, where the error is raised.
 
     Examples
     --------
@@ -544,34 +559,43 @@ def fit(model, loss, optimizer, train_data, epochs, *, batch_size=None, schedule
             t0 = time.perf_counter()
             total, seen, lr = 0.0, 0, _current_lr(optimizer)
             correct = xp.zeros((), dtype=xp.int64)
+            # On a GPU, reading the loss would make every step wait for the device: the sum and the
+            # first non-finite step are kept there and read once, at the end of the epoch.
+            device_total, first_bad = None, xp.full((), -1, dtype=xp.int64)
             with enable_grad():
                 for step, (xb, yb, lb) in enumerate(_batches(data, batch_size, b, shuffle, dtype), start=1):
                     scores = model(Tensor._make(xb, b))
                     objective = loss(scores, Tensor._make(yb, b))
                     if regularizer is not None:
                         objective = objective + regularizer(reg_params)
-                    value = float(objective.data)  # the one host read of the step
-                    if not math.isfinite(value):
-                        raise NonFiniteLossError(
-                            f"the loss became {value} at epoch {epoch}, step {step}; training stopped before "
-                            f"this update (the weights and files written so far are kept). The learning rate "
-                            f"({_current_lr(optimizer):.3g}) is probably too high: try a lower one, e.g. "
-                            f"{_current_lr(optimizer) / 10:.3g}, or check the data for NaN/inf values",
-                            epoch=epoch, step=step, history=history)
+                    n = xb.shape[0]
+                    if b.on_host:
+                        value = float(objective.data)  # free on the host: checked before the update
+                        if not math.isfinite(value):
+                            raise _non_finite(value, epoch, step, optimizer, history, applied=False)
+                        total += value * n
+                    else:
+                        weighted = objective.data * float(n)
+                        device_total = weighted if device_total is None else device_total + weighted
+                        first_bad = xp.where((first_bad < 0) & ~xp.isfinite(objective.data), step, first_bad)
                     lr = _current_lr(optimizer)
                     optimizer.zero_grad()
                     objective.backward()
                     optimizer.step()
                     if schedule is not None:
                         schedule.step()
-                    n = xb.shape[0]
-                    total += value * n
                     seen += n
                     correct = correct + _correct(xp, scores.data, lb)
                     bar.update(1)
-                    bar.set_postfix_str(f"loss={value:.4f}{acc_text}", refresh=False)
+                    if b.on_host:
+                        bar.set_postfix_str(f"loss={value:.4f}{acc_text}", refresh=False)
             if seen == 0:
                 raise ValueError("train_data is empty: no minibatch was produced in an epoch")
+            if not b.on_host:
+                bad_step = int(first_bad)
+                if bad_step >= 0:
+                    raise _non_finite(float("nan"), epoch, bad_step, optimizer, history, applied=True)
+                total = float(device_total)
             # int(correct) waits for the device, so the time read after it covers the queued work
             logs = {"loss": total / seen, "accuracy": int(correct) / seen, "lr": lr,
                     "time": time.perf_counter() - t0}
