@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from .autograd.function import Function
+from .autograd.ops.elementwise import Tanh  # the engine's op, shared rather than redefined
 from .autograd.ops import reduction as _R
 from .autograd.ops import shape as _S
 from .hookspecs import hookimpl
@@ -38,21 +39,6 @@ class Sigmoid(Function):
     def backward(ctx, g):
         (s,) = ctx.saved_tensors
         return g * s * (1.0 - s)
-
-
-class Tanh(Function):
-    owns_grads = True  # backward allocates a new array per input
-
-    @staticmethod
-    def forward(ctx, x):
-        out = ctx.xp.tanh(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        (t,) = ctx.saved_tensors
-        return g * (1.0 - t * t)
 
 
 class ReLU(Function):
