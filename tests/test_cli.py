@@ -202,6 +202,20 @@ def test_missing_data_files(capsys, tmp_path):
         assert str(tmp_path) in err
 
 
+def test_download_without_network_is_a_one_line_error(capsys, tmp_path, monkeypatch):
+    import urllib.error
+
+    from xpgrad.data import files
+
+    def offline(url, timeout=None):
+        raise urllib.error.URLError("no route to host")
+
+    monkeypatch.setattr(files.urllib.request, "urlopen", offline)
+    err = _fails(capsys, "train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--download",
+                 match="train-images-idx3-ubyte")
+    assert "network" in err and "add --download" not in err
+
+
 def test_bad_resume_files(capsys, tmp_path):
     _fails(capsys, "train", "--resume", str(tmp_path / "none.safetensors"), match="does not exist")
     junk = tmp_path / "junk.safetensors"

@@ -348,6 +348,8 @@ def test_sequential_plan_follows_changes():
     assert net(xpgrad.ones((1, 2))).shape == (1, 3)
     net[0] = nn.Linear(2, 2, bias=False)
     assert list(net.state_dict()) == ["0.weight", "2.weight", "2.bias"]
+    by_name = nn.Sequential(nn.Linear(2, 2), nn.Activation("relu"), nn.Linear(2, 1), nn.Activation("tanh"))
+    assert [type(step).__name__ for step in by_name._make_plan()] == ["method", "Linear", "Activation"]
     patched = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
     patched[0].forward = lambda x: x * 0.0  # a patched instance is called as it is, never fused
     assert patched(xpgrad.ones((1, 2))).tolist() == [[patched[2].bias.item()]]

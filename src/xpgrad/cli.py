@@ -146,7 +146,7 @@ def _hidden_sizes(text) -> list:
     return [] if sizes in ([], [0]) else sizes
 
 
-def _load_data(cfg):
+def _load_data(cfg, download=False):
     """(X, y, Xval, yval, image_shape) as NumPy arrays; image_shape is None for 2-D toy data."""
     import numpy as np
 
@@ -160,9 +160,12 @@ def _load_data(cfg):
     loader = data.load_mnist if cfg["dataset"] == "mnist" else data.load_cifar10
     shape = (28, 28) if cfg["dataset"] == "mnist" else (3, 32, 32)
     try:
-        X, y = loader(cfg["data_dir"], train=True)
+        X, y = loader(cfg["data_dir"], train=True, download=download)
     except FileNotFoundError as e:
-        raise UsageError(f"{e} (set the folder with --data-dir)") from None
+        hint = "" if download else " or add --download"
+        raise UsageError(f"{e} (set the folder with --data-dir{hint})") from None
+    except OSError as e:  # the download itself failed
+        raise UsageError(f"could not download {cfg['dataset']} into {cfg['data_dir']}: {e}") from None
     order = np.random.default_rng(seed).permutation(X.shape[0])  # hold out 10 % for validation
     n_val = max(1, X.shape[0] // 10)
     val, train = order[:n_val], order[n_val:]
@@ -210,7 +213,7 @@ def _train(args) -> int:
     backend = args.backend or B.get_backend()
     with B.use_backend(backend):
         xpgrad.manual_seed(cfg["seed"])
-        X, y, Xv, yv, image_shape = _load_data(cfg)
+        X, y, Xv, yv, image_shape = _load_data(cfg, download=args.download)
         classes = int(max(y.max(), yv.max())) + 1
         model = _build_model(cfg, X.shape[1], classes)
         try:
@@ -295,6 +298,7 @@ def _add_train(sub):
     add("--backend", help="numpy/cpu, cupy/gpu or array_api_strict (default: $XPGRAD_BACKEND or numpy)")
     add("--dataset", help=f"{', '.join(DATASETS)} (default {d['dataset']}; mnist and cifar10 read --data-dir)")
     add("--data-dir", dest="data_dir", help=f"folder with the MNIST/CIFAR-10 files (default {d['data_dir']})")
+    add("--download", action="store_true", help="fetch MNIST/CIFAR-10 into --data-dir when missing (needs a network)")
     add("--hidden", help=f"hidden layer sizes, comma-separated; 0 = linear classifier (default {d['hidden']})")
     add("--activation", help=f"activation between layers (default {d['activation']})")
     add("--loss", help=f"loss (default {d['loss']})")

@@ -54,7 +54,6 @@ class Sequential(Module):
         the same values and gradients as the two layers; layers with their own
         ``forward`` (subclasses, patched instances) are always called as they are.
         """
-        from .activation import ReLU
         from .linear import Linear
 
         mods = [m for m in self._modules.values() if m is not None]
@@ -62,8 +61,7 @@ class Sequential(Module):
         while i < len(mods):
             m = mods[i]
             nxt = mods[i + 1] if i + 1 < len(mods) else None
-            if (type(m) is Linear and type(nxt) is ReLU and "forward" not in m.__dict__
-                    and "forward" not in nxt.__dict__):
+            if type(m) is Linear and "forward" not in m.__dict__ and _is_builtin_relu(nxt):
                 plan.append(m.forward_relu)
                 i += 2
             else:
@@ -104,6 +102,14 @@ class Sequential(Module):
         except (IndexError, TypeError):
             raise IndexError(f"Sequential index {index!r} out of range for {len(names)} layers") from None
         self._store(self._modules, name, _check(module, index))  # in place: the order is kept
+
+
+def _is_builtin_relu(m):
+    """True for ``nn.ReLU()`` or ``nn.Activation("relu")`` bound to the built-in relu (not a plugin's override)."""
+    from ..activations import relu
+    from .activation import Activation, ReLU
+
+    return (type(m) in (ReLU, Activation) and "forward" not in m.__dict__ and m.__dict__.get("fn") is relu)
 
 
 def _check(m, where):
