@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..autograd.ops.linalg import Linear as LinearOp  # the fused op, applied directly (one frame less per call)
+from ..autograd.ops.linalg import Linear as LinearOp, LinearReLU  # fused ops, applied directly
 from . import init as _init
 from .module import Module
 from .parameter import Parameter
@@ -61,7 +61,7 @@ class Linear(Module):
 
     def forward_relu(self, x):
         """max(0, x W + b) in one graph node; :class:`Sequential` uses it for a Linear followed by ReLU."""
-        return LinearOp.apply(x, self.weight, self.bias, relu=True)
+        return LinearReLU.apply(x, self.weight, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

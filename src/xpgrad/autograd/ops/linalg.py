@@ -37,39 +37,56 @@ class MatMul(Function):
 
 
 class Linear(Function):
-    """y = x @ W + b in one node (optionally followed by ReLU): one matmul forward, two and a sum backward."""
+    """y = x @ W + b in one node: one matmul forward, two matmuls and a sum backward."""
 
     owns_grads = True
 
     @staticmethod
-    def forward(ctx, x, weight, bias=None, relu=False):
-        if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[0]:
-            _shape_error(x, weight)
-        y = x @ weight
-        if bias is not None:
-            y += bias  # y is a fresh array; adding in place saves one allocation
-        if relu:
-            y = ctx.xp.maximum(y, 0.0)
-            ctx.save_for_backward(x, weight, y)
-        else:
-            ctx.save_for_backward(x, weight)
+    def forward(ctx, x, weight, bias=None):
+        ctx.save_for_backward(x, weight)
+        return _affine(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        return _affine_grads(ctx, x, w, g)
+
+
+class LinearReLU(Function):
+    """y = max(0, x @ W + b) in one node; the gradient passes where y > 0."""
+
+    owns_grads = True
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None):
+        y = ctx.xp.maximum(_affine(x, weight, bias), 0.0)
+        ctx.save_for_backward(x, weight, y)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, w, *out = ctx.saved_tensors
-        xp = ctx.xp
-        if out:  # ReLU folded in: the gradient passes where the output is positive
-            g = ctx.backend.masked(g, out[0] > 0)
-        nx, nw, *nb = ctx.needs_input_grad
-        if x.ndim != 2:  # fold leading axes into rows: (..., in) -> (rows, in)
-            x, g2 = xp.reshape(x, (-1, x.shape[-1])), xp.reshape(g, (-1, g.shape[-1]))
-        else:
-            g2 = g
-        gx = g @ w.T if nx else None
-        gw = x.T @ g2 if nw else None
-        gb = xp.sum(g2, axis=0) if nb and nb[0] else None
-        return gx, gw, gb
+        x, w, y = ctx.saved_tensors
+        return _affine_grads(ctx, x, w, ctx.backend.masked(g, y > 0))
+
+
+def _affine(x, w, b):
+    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[0]:
+        _shape_error(x, w)
+    y = x @ w
+    if b is not None:
+        y += b  # y is a fresh array; adding in place saves one allocation
+    return y
+
+
+def _affine_grads(ctx, x, w, g):
+    """(dx, dW, db) of y = x W + b: g Wᵀ, xᵀ g (rows folded together) and Σ_rows g, each only if needed."""
+    xp = ctx.xp
+    need = ctx.needs_input_grad
+    g2 = g
+    if x.ndim != 2:  # fold leading axes into rows: (..., in) -> (rows, in)
+        x, g2 = xp.reshape(x, (-1, x.shape[-1])), xp.reshape(g, (-1, g.shape[-1]))
+    return (g @ w.T if need[0] else None, x.T @ g2 if need[1] else None,
+            xp.sum(g2, axis=0) if len(need) > 2 and need[2] else None)
 
 
 def _shape_error(x, w):
@@ -109,7 +126,9 @@ def linear(x, weight, bias=None, activation=None):
     >>> xpgrad.linear(x, w, xpgrad.tensor([0.5, 0.5]), activation="relu").tolist()
     [[3.5, 0.0]]
     """
-    if activation is not None and activation != "relu":
+    if activation is None:
+        return Linear.apply(x, weight, bias)
+    if activation != "relu":
         raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}; apply other "
                          "activations after the layer")
-    return Linear.apply(x, weight, bias, relu=activation is not None)
+    return LinearReLU.apply(x, weight, bias)
