@@ -144,13 +144,23 @@ def peak_bytes(step):
 
 
 def time_interleaved(steps, rounds, reps):
-    """Median seconds per step of each variant, the variants taking turns each round."""
+    """Median seconds per step of each variant, the variants taking turns each round.
+
+    Each round runs the variants in a fresh random order, so each follows every other
+    one about equally often: a variant that leaves busy threads behind (PyTorch's
+    OpenMP pool spins for a while after a parallel region, and fights OpenBLAS's
+    threads for the cores) then disturbs a minority of every variant's samples, which
+    the median discards, instead of always the same neighbour's.
+    """
     for fn in steps.values():
         for _ in range(max(3, reps)):
             fn()
     samples = {name: [] for name in steps}
+    names = list(steps)
+    order = np.random.default_rng(0)
     for _ in range(rounds):
-        for name, fn in steps.items():
+        for name in order.permutation(names):
+            fn = steps[name]
             t0 = time.perf_counter()
             for _ in range(reps):
                 fn()
