@@ -402,3 +402,9 @@ def test_mixing_fake_devices_in_one_op_names_both_devices_and_fix():
 def test_ops_need_a_tensor_argument():
     with pytest.raises(TypeError, match="Add needs at least one xpgrad.Tensor argument; got float, int"):
         xpgrad.add(1.0, 2)
+
+
+@pytest.mark.parametrize("data", ["abc", b"xy", np.array(["a", "b"]), np.array([object()], dtype=object)])
+def test_non_numeric_data_is_refused(data):
+    with pytest.raises(TypeError, match="cannot make a tensor|numbers or booleans"):
+        xpgrad.tensor(data)

@@ -34,6 +34,9 @@ def _to_array(data, dtype, b):
     """Turn user data into (backend array, backend); arrays keep their library unless ``b`` says otherwise."""
     if isinstance(data, Tensor):
         data = data.data
+    if isinstance(data, (str, bytes)):
+        raise TypeError(f"cannot make a tensor from a {type(data).__name__} ({data!r}); pass numbers, nested "
+                        "lists of numbers or an array")
     if _backend.is_array(data):
         b = b or _backend.backend_of(data)
         arr = b.asarray(data)
@@ -41,6 +44,7 @@ def _to_array(data, dtype, b):
             arr = b.xp.astype(arr, b.dtype(dtype))
         else:  # own the memory (as torch.tensor does): in-place optimizer steps must not write into the caller's array
             arr = b.xp.asarray(arr, copy=True)
+        _check_numeric(arr, b)
         return arr, b
     b = b or _backend.current()
     if dtype is None and _has_float(data):
@@ -49,7 +53,18 @@ def _to_array(data, dtype, b):
         arr = b.xp.asarray(data, dtype=None if dtype is None else b.dtype(dtype))
     except (TypeError, ValueError) as e:
         raise TypeError(f"cannot make a tensor from {type(data).__name__} data on backend {b.name!r}: {e}") from None
+    _check_numeric(arr, b)
     return arr, b
+
+
+def _check_numeric(arr, b):
+    try:
+        ok = b.xp.isdtype(arr.dtype, ("bool", "numeric"))
+    except (TypeError, ValueError):  # e.g. NumPy string or object arrays
+        ok = False
+    if not ok:
+        raise TypeError(f"tensors hold numbers or booleans, but this data has dtype {arr.dtype}; convert it "
+                        "first (strings and Python objects cannot be differentiated)")
 
 
 def tensor(data, dtype=None, requires_grad=False, backend=None) -> Tensor:

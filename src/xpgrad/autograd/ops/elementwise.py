@@ -419,11 +419,24 @@ def minimum(x1, x2):
 def clip(x, min=None, max=None):
     """Elementwise clamp to ``[min, max]``; the gradient passes where ``min <= x <= max``, else 0.
 
+    The bounds are numbers or tensors broadcastable against ``x``; they are
+    constants here (no gradient flows into them).
+
     >>> import xpgrad
     >>> xpgrad.clip(xpgrad.tensor([-2.0, 0.5, 2.0]), -1.0, 1.0).tolist()
     [-1.0, 0.5, 1.0]
     """
-    return Clip.apply(x, min=min, max=max)
+    return Clip.apply(x, min=_constant(x, min, "min"), max=_constant(x, max, "max"))
+
+
+def _constant(x, bound, name):
+    """A keyword bound as a raw array on ``x``'s backend (keyword arguments are not graph inputs)."""
+    if not isinstance(bound, Tensor):
+        return bound
+    if bound._backend is not x._backend:
+        raise ValueError(f"clip: {name} lives on backend {bound.backend!r} but x on {x.backend!r}; "
+                         f"move it with .to({x.backend!r})")
+    return bound.data
 
 
 def where(condition, x1, x2):
