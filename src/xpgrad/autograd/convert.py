@@ -1,0 +1,48 @@
+"""Turning user data into a backend array: the one flag decides where it goes.
+
+Kept apart from ``tensor.py`` and ``creation.py`` so that both can use it
+without importing each other.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from .. import backend as _backend
+
+
+def has_float(data: Any) -> bool:
+    """Whether nested Python data holds a float (then it becomes the default float dtype)."""
+    if isinstance(data, bool) or isinstance(data, numbers.Integral):
+        return False
+    if isinstance(data, numbers.Real):
+        return True
+    if isinstance(data, (list, tuple)):
+        return any(has_float(d) for d in data)
+    return False
+
+
+def to_array(data: Any, dtype: Any, b: _backend.Backend, copy: bool | None) -> Any:
+    """``data`` (scalars, nested lists, any library's array, a Tensor) as an array of backend ``b``.
+
+    Arrays keep their dtype unless ``dtype`` is given; Python floats become
+    the default float dtype and Python ints int64.
+    """
+    if isinstance(data, (str, bytes)):
+        raise TypeError(f"cannot make a tensor from a {type(data).__name__} ({data!r}); pass numbers, nested "
+                        "lists of numbers or an array")
+    if dtype is None and not hasattr(data, "dtype") and has_float(data):
+        dtype = _backend.get_default_dtype()
+    try:
+        arr = b.asarray(data, dtype=dtype, copy=copy)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"cannot make a tensor from {type(data).__name__} data on backend {b.name!r}: {e}") from None
+    try:
+        ok = b.xp.isdtype(arr.dtype, ("bool", "numeric"))
+    except (TypeError, ValueError):  # e.g. NumPy string or object arrays
+        ok = False
+    if not ok:
+        raise TypeError(f"tensors hold numbers or booleans, but this data has dtype {arr.dtype}; convert it "
+                        "first (strings and Python objects cannot be differentiated)")
+    return arr

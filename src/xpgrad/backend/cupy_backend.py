@@ -1,0 +1,91 @@
+"""CuPy on a CUDA GPU."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from .base import Backend, BackendError, dtype_name
+from .numpy_backend import _open_grid
+
+__all__ = ["CupyBackend", "gpu_available"]
+
+
+@functools.cache
+def gpu_available() -> bool:
+    """Return True when CuPy is installed and can run on a CUDA GPU here.
+
+    The answer is cached; importing CuPy succeeds on machines without a GPU, so
+    this asks ``cupy.is_available()`` rather than trusting the import.
+
+    >>> isinstance(gpu_available(), bool)
+    True
+    """
+    try:
+        import cupy
+
+        return bool(cupy.is_available())
+    except Exception:  # ImportError, CUDA driver or runtime errors
+        return False
+
+
+class CupyBackend(Backend):
+    """CuPy through ``array_api_compat.cupy``: random numbers, scatter-add and masks on the device."""
+
+    multi_device = True
+
+    def load(self) -> Any:
+        try:
+            import cupy
+        except ImportError:
+            raise BackendError(f"backend {self.name!r} needs CuPy: pip install 'xpgrad[cuda12]' (CUDA 12) or "
+                               "'xpgrad[cuda13]' (CUDA 13)") from None
+        if not gpu_available():
+            raise BackendError(f"backend {self.name!r} is installed but no usable CUDA GPU was found "
+                               "(cupy.is_available() is False); use backend 'numpy' on this machine")
+        import array_api_compat.cupy as xp
+
+        self._cupy = cupy
+        type(self).array_types = (cupy.ndarray,)
+        return xp
+
+    def default_device(self) -> Any:
+        return self._cupy.cuda.Device()  # the current device, where CuPy creates arrays
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        return array.get()
+
+    def rng(self) -> Any:
+        if self._rng is None:
+            self._rng = self._cupy.random.default_rng(self._seed)
+        return self._rng
+
+    def random_normal(self, shape: tuple, dtype: Any) -> Any:
+        return self.rng().standard_normal(shape, dtype=dtype)
+
+    def random_uniform(self, shape: tuple, dtype: Any) -> Any:
+        return self.rng().random(shape, dtype=dtype)
+
+    def random_integers(self, low: int, high: int, shape: tuple, dtype: Any) -> Any:
+        out = self.rng().integers(low, high, size=shape)
+        return out.astype(np.dtype(dtype_name(dtype)))
+
+    def masked(self, x: Any, keep: Any) -> Any:
+        return x * keep
+
+    def index_add(self, out: Any, axis: int, indices: Any, values: Any) -> Any:
+        import cupyx
+
+        cupyx.scatter_add(out, (slice(None),) * axis + (indices,), values)
+        return out
+
+    def add_along_axis(self, out: Any, indices: Any, values: Any, axis: int) -> Any:
+        import cupyx
+
+        cupyx.scatter_add(out, _open_grid(self._cupy, indices, values, axis), values)
+        return out
+
+    def synchronize(self) -> None:
+        self._cupy.cuda.Device().synchronize()
