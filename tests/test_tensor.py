@@ -112,14 +112,39 @@ def test_creators_take_a_backend_argument():
         assert make("cpu").backend == "numpy"
 
 
-def test_tensor_from_an_array_keeps_its_library_unless_told(cpu_backend):
+def test_tensor_from_an_array_goes_to_the_current_backend(cpu_backend):
     arr = np.array([1.0, 2.0])
-    assert xpgrad.tensor(arr).backend == "numpy"
-    assert xpgrad.tensor(arr).dtype == np.float64  # arrays keep their dtype
-    moved = xpgrad.tensor(arr, backend=cpu_backend, dtype="float32")
-    assert moved.backend == cpu_backend and moved.dtype == xp_of(cpu_backend).float32
-    again = xpgrad.tensor(moved)
+    t = xpgrad.tensor(arr)
+    assert t.backend == cpu_backend and t.backend is xpgrad.backend.current()  # the one flag decides
+    assert t.dtype == xp_of(cpu_backend).float64  # arrays keep their dtype
+    other = "numpy" if cpu_backend == "array_api_strict" else "array_api_strict"
+    moved = xpgrad.tensor(arr, backend=other, dtype="float32")
+    assert moved.backend == other and moved.dtype == xp_of(other).float32
+    again = xpgrad.tensor(moved)  # a tensor of another backend is data like any other
     assert again.backend == cpu_backend and again.numpy().tolist() == [1.0, 2.0]
+    arr[0] = 9.0  # tensor() copies
+    assert t.numpy().tolist() == [1.0, 2.0]
+
+
+def test_as_tensor_shares_memory_when_nothing_moves(cpu_backend):
+    b = xpgrad.backend.current()
+    arr = b.xp.asarray([1.0, 2.0], dtype=b.xp.float32)
+    assert xpgrad.as_tensor(arr).data is arr
+    t = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    assert xpgrad.as_tensor(t) is t
+    assert xpgrad.as_tensor(t, dtype="float64").dtype == b.xp.float64
+    host = xpgrad.as_tensor(np.ones(2, dtype=np.float32))
+    assert host.backend is b and host.shape == (2,)
+    with pytest.raises(TypeError, match="cannot make a tensor from a str"):
+        xpgrad.as_tensor("abc")
+
+
+def test_set_replaces_data_and_backend():
+    w = xpgrad.zeros(2)
+    strict = xpgrad.ones(3, backend="array_api_strict")
+    assert w.set_(strict) is w and w.backend == "array_api_strict" and w.shape == (3,)
+    w.set_(np.full(2, 4.0))
+    assert w.backend == "numpy" and w.tolist() == [4.0, 4.0]
 
 
 # -- attributes -------------------------------------------------------------------------------------
@@ -263,7 +288,7 @@ def test_comparison_across_backends_or_devices_is_an_error():
     strict = xpgrad.tensor([2.0], backend="array_api_strict")
     with pytest.raises(ValueError, match=r"comparison <: .*'numpy'.*'array_api_strict'.*\.to\('numpy'\)"):
         xpgrad.tensor([1.0]) < strict
-    elsewhere = xpgrad.tensor(aas.asarray([1.0], device=aas.Device("device1")))
+    elsewhere = xpgrad.tensor(aas.asarray([1.0], device=aas.Device("device1")), backend="array_api_strict")
     with pytest.raises(ValueError, match=r"comparison ==: .*device1.*CPU_DEVICE.*\.to\('array_api_strict'\)"):
         elsewhere == strict
     assert (elsewhere.to("array_api_strict") < strict).numpy().tolist() == [True]
@@ -383,7 +408,7 @@ def test_mixing_fake_devices_in_one_op_names_both_devices_and_fix():
     import array_api_strict as aas
 
     d1 = aas.Device("device1")
-    a = xpgrad.tensor(aas.asarray([1.0, 2.0], device=d1))
+    a = xpgrad.tensor(aas.asarray([1.0, 2.0], device=d1), backend="array_api_strict")
     b = xpgrad.tensor([3.0, 4.0], backend="array_api_strict")
     assert a.device == d1 and b.device != d1
     for op, name in ((lambda: a + b, "Add"), (lambda: xpgrad.where(b > 3.0, a, b), "Where"),

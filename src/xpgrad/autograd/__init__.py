@@ -1,7 +1,7 @@
 """Tensors, the Function contract, the graph walk and the differentiable ops."""
 
 from . import methods as _methods  # noqa: F401  (binds operators onto Tensor)
-from .creation import arange, full, ones, ones_like, rand, randint, randn, tensor, zeros, zeros_like
+from .creation import arange, as_tensor, full, ones, ones_like, rand, randint, randn, tensor, zeros, zeros_like
 from .function import Context, Function, enable_grad, is_grad_enabled, no_grad
 from .ops.elementwise import (abs, add, clip, divide, exp, log, log1p, maximum, minimum, multiply, negative, pow,
                               sqrt, subtract, tanh, where)
@@ -11,7 +11,7 @@ from .ops.shape import concat, expand_dims, permute_dims, reshape, squeeze, stac
 from .tensor import Tensor
 
 __all__ = [
-    "Context", "Function", "Tensor", "abs", "add", "arange", "clip", "concat", "divide", "enable_grad", "exp",
+    "Context", "Function", "Tensor", "abs", "add", "arange", "as_tensor", "clip", "concat", "divide", "enable_grad", "exp",
     "expand_dims", "full", "is_grad_enabled", "linear", "log", "log1p", "logsumexp", "matmul", "max", "maximum",
     "mean", "min", "minimum", "multiply", "negative", "no_grad", "ones", "ones_like", "permute_dims", "pow", "rand",
     "randint", "randn", "reshape", "sqrt", "squeeze", "stack", "subtract", "sum", "take", "take_along_axis", "tanh",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import numbers
+from typing import Any
 
 from .. import backend as _backend
+from .convert import has_float, to_array
 from .tensor import Tensor
 
-__all__ = ["arange", "full", "ones", "ones_like", "rand", "randint", "randn", "tensor", "zeros", "zeros_like"]
+__all__ = ["arange", "as_tensor", "full", "ones", "ones_like", "rand", "randint", "randn", "tensor", "zeros",
+           "zeros_like"]
 
 
 def _resolve(backend):
@@ -18,61 +20,15 @@ def _float_dtype(b, dtype):
     return b.dtype(_backend.get_default_dtype() if dtype is None else dtype)
 
 
-def _has_float(data) -> bool:
-    if isinstance(data, bool):
-        return False
-    if isinstance(data, numbers.Integral):
-        return False
-    if isinstance(data, numbers.Real):
-        return True
-    if isinstance(data, (list, tuple)):
-        return any(_has_float(d) for d in data)
-    return False
-
-
-def _to_array(data, dtype, b):
-    """Turn user data into (backend array, backend); arrays keep their library unless ``b`` says otherwise."""
-    if isinstance(data, Tensor):
-        data = data.data
-    if isinstance(data, (str, bytes)):
-        raise TypeError(f"cannot make a tensor from a {type(data).__name__} ({data!r}); pass numbers, nested "
-                        "lists of numbers or an array")
-    if _backend.is_array(data):
-        b = b or _backend.backend_of(data)
-        arr = b.asarray(data)
-        if dtype is not None and arr.dtype != b.dtype(dtype):
-            arr = b.xp.astype(arr, b.dtype(dtype))
-        else:  # own the memory (as torch.tensor does): in-place optimizer steps must not write into the caller's array
-            arr = b.xp.asarray(arr, copy=True)
-        _check_numeric(arr, b)
-        return arr, b
-    b = b or _backend.current()
-    if dtype is None and _has_float(data):
-        dtype = _backend.get_default_dtype()
-    try:
-        arr = b.xp.asarray(data, dtype=None if dtype is None else b.dtype(dtype))
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"cannot make a tensor from {type(data).__name__} data on backend {b.name!r}: {e}") from None
-    _check_numeric(arr, b)
-    return arr, b
-
-
-def _check_numeric(arr, b):
-    try:
-        ok = b.xp.isdtype(arr.dtype, ("bool", "numeric"))
-    except (TypeError, ValueError):  # e.g. NumPy string or object arrays
-        ok = False
-    if not ok:
-        raise TypeError(f"tensors hold numbers or booleans, but this data has dtype {arr.dtype}; convert it "
-                        "first (strings and Python objects cannot be differentiated)")
-
-
 def tensor(data, dtype=None, requires_grad=False, backend=None) -> Tensor:
     """Make a leaf tensor from nested lists, scalars or an array.
 
-    Python floats become the default dtype (float32 unless changed with
-    :func:`xpgrad.set_default_dtype`), Python ints become int64 (class labels).
-    Arrays keep their dtype and library unless ``dtype``/``backend`` are given.
+    The tensor goes to the current backend (or ``backend``), whatever library
+    ``data`` comes from: a NumPy array becomes a CuPy tensor under
+    ``XPGRAD_BACKEND=cupy``. The data is always copied. Python floats become
+    the default dtype (float32 unless changed with
+    :func:`xpgrad.set_default_dtype`), Python ints become int64 (class labels);
+    arrays keep their dtype unless ``dtype`` is given.
 
     Parameters
     ----------
@@ -82,8 +38,12 @@ def tensor(data, dtype=None, requires_grad=False, backend=None) -> Tensor:
     requires_grad : bool
         Record operations on this tensor for :meth:`Tensor.backward`.
     backend : str, optional
-        Where to put it; default: the array's own library, else the current backend.
+        Where to put it; default: the current backend.
 
+    >>> import xpgrad, numpy as np
+    >>> with xpgrad.use_backend("array_api_strict"):
+    ...     xpgrad.tensor(np.ones(2)).backend.name
+    'array_api_strict'
     >>> import xpgrad
     >>> xpgrad.tensor([1, 2, 3]).dtype == xpgrad.tensor([1, 2, 3], dtype="int64").dtype
     True
@@ -91,6 +51,28 @@ def tensor(data, dtype=None, requires_grad=False, backend=None) -> Tensor:
     array([0.5, 1.5])
     """
     return Tensor(data, dtype=dtype, requires_grad=requires_grad, backend=backend)
+
+
+def as_tensor(data: Any, dtype: Any = None, backend: Any = None) -> Tensor:
+    """``data`` as a Tensor, sharing its memory when it is already on the target backend in ``dtype``.
+
+    The target is ``backend`` when given, a Tensor's own backend, else the
+    current backend (as for :func:`tensor`). A Tensor with nothing to change
+    is returned as it is; otherwise the result is made with :meth:`Tensor.to`
+    or, for other data, copied only when it has to move or change dtype.
+
+    >>> import xpgrad, numpy as np
+    >>> a = np.zeros(3, dtype=np.float32)
+    >>> t = xpgrad.as_tensor(a)
+    >>> t.data is a                      # no copy: already NumPy float32
+    True
+    >>> xpgrad.as_tensor(a, dtype="float64").dtype == np.float64
+    True
+    """
+    if isinstance(data, Tensor):
+        return data.to(backend, dtype)
+    b = _resolve(backend)
+    return Tensor._make(to_array(data, dtype, b, copy=None), b)
 
 
 def full(shape, fill_value, dtype=None, requires_grad=False, backend=None) -> Tensor:
@@ -102,7 +84,7 @@ def full(shape, fill_value, dtype=None, requires_grad=False, backend=None) -> Te
     """
     b = _resolve(backend)
     if dtype is None:
-        dtype = _backend.get_default_dtype() if _has_float(fill_value) else (
+        dtype = _backend.get_default_dtype() if has_float(fill_value) else (
             "bool" if isinstance(fill_value, bool) else "int64")
     t = Tensor._make(b.xp.full(_shape(shape), fill_value, dtype=b.dtype(dtype)), b)
     return t.requires_grad_(True) if requires_grad else t
@@ -165,7 +147,7 @@ def arange(start, stop=None, step=1, dtype=None, backend=None) -> Tensor:
     """
     b = _resolve(backend)
     if dtype is None:
-        dtype = _backend.get_default_dtype() if any(_has_float(v) for v in (start, stop, step)) else "int64"
+        dtype = _backend.get_default_dtype() if any(has_float(v) for v in (start, stop, step)) else "int64"
     return Tensor._make(b.xp.arange(start, stop, step, dtype=b.dtype(dtype)), b)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .tensor import Tensor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the engine walks tensors but never makes them, so tensor.py can import it
+    from .tensor import Tensor
 
 __all__ = ["backward", "unbroadcast"]
 
@@ -40,7 +43,7 @@ def _graph_nodes(root):
                 "backward() if you need to call it again.")
         nodes.append((ctx.seq, node))  # sequence numbers are unique, so nodes are never compared
         for p in ctx.parents:
-            if isinstance(p, Tensor) and p._ctx is not None and id(p) not in seen:
+            if getattr(p, "_ctx", None) is not None and id(p) not in seen:  # scalars have no _ctx
                 seen.add(id(p))
                 stack.append(p)
     nodes.sort(reverse=True)
@@ -55,13 +58,13 @@ def _initial_grad(root, grad):
                 f"backward() without a gradient needs a tensor with one element; this one has shape {root.shape}. "
                 "Reduce it first (e.g. loss.sum() or loss.mean()) or pass grad= of the same shape.")
         return b.xp.ones(root.data.shape, dtype=root.data.dtype)
-    g = grad.data if isinstance(grad, Tensor) else b.asarray(grad, dtype=root.data.dtype)
+    g = grad.data if getattr(type(grad), "__xpgrad_tensor__", False) else b.asarray(grad, dtype=root.data.dtype)
     if tuple(g.shape) != root.shape:
         raise ValueError(f"backward(): grad has shape {tuple(g.shape)} but the tensor has shape {root.shape}")
     return g
 
 
-def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
+def backward(root: "Tensor", grad=None, retain_graph: bool = False) -> None:
     """Apply the chain rule from ``root`` down to every leaf that requires grad.
 
     Leaves accumulate into ``.grad`` (summing with what is already there);

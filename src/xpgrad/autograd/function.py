@@ -24,6 +24,7 @@ import contextvars
 import functools
 import itertools
 
+from ..backend import mixed_place_error
 from .tensor import Tensor
 
 __all__ = ["Context", "Function", "enable_grad", "is_grad_enabled", "no_grad"]
@@ -176,7 +177,7 @@ class Function(metaclass=FunctionMeta):
                 if backend is None:
                     backend, first = a._backend, a
                 elif a._backend is not backend or (backend.multi_device and a.data.device != first.data.device):
-                    _mixed_error(cls, first, a)
+                    raise mixed_place_error(cls.__name__, (backend, first.data), (a._backend, a.data))
                 arrays.append(a.data)
                 if a.requires_grad:
                     if needs is None:
@@ -211,17 +212,3 @@ class Function(metaclass=FunctionMeta):
             result.requires_grad = False
             result._ctx = None
         return result
-
-
-def _mixed_error(fn, a, b):
-    def where(t):
-        dev = getattr(t.data, "device", None)
-        return f"{t._backend.name!r}" + (f" on device {dev}" if t._backend.multi_device else "")
-
-    if a._backend is b._backend:  # same library, two devices: .to(name) gathers onto the default device
-        fix = f"Move both onto the default device with .to({a._backend.name!r})"
-    else:
-        fix = f"Move one with .to({a._backend.name!r}) or .to({b._backend.name!r})"
-    raise ValueError(
-        f"{fn.__name__}: arguments live on different backends or devices: {where(a)} (shape {a.shape}) and "
-        f"{where(b)} (shape {b.shape}). {fix} before combining them.")

@@ -6,9 +6,7 @@ imported first and the class stays a small, readable core.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
-from .function import _mixed_error
+from ..backend import mixed_place_error
 from .ops import elementwise as E
 from .ops import linalg as L
 from .ops import reduction as R
@@ -17,13 +15,13 @@ from .tensor import Tensor
 
 
 def _compare(op, symbol):
-    label = SimpleNamespace(__name__=f"comparison {symbol}")  # how the mixed-backend error names the op
+    label = f"comparison {symbol}"  # how the mixed-backend error names the op
 
     def method(self, other):
         if isinstance(other, Tensor):
             if other._backend is not self._backend or (
                     self._backend.multi_device and other.data.device != self.data.device):
-                _mixed_error(label, self, other)
+                raise mixed_place_error(label, (self._backend, self.data), (other._backend, other.data))
             other = other.data
         return Tensor._make(op(self.data, other), self._backend)
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import backend as _backend
+from .convert import to_array
+from .engine import backward as _backward
 
 __all__ = ["Tensor"]
 
@@ -27,13 +31,11 @@ class Tensor:
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_backend", "__weakref__")
     __array_priority__ = 1000  # make ``ndarray + Tensor`` defer to Tensor.__radd__
+    __xpgrad_tensor__ = True  # how the backend layer, which cannot import this class, recognises a Tensor
 
     def __init__(self, data, dtype=None, requires_grad=False, backend=None):
-        from .creation import _to_array
-
-        b = _backend.resolve(backend) if backend is not None else None
-        arr, b = _to_array(data, dtype, b)
-        self.data = arr
+        b = _backend.current() if backend is None else _backend.resolve(backend)
+        self.data = to_array(data, dtype, b, copy=True)
         self.grad = None
         self._ctx = None
         self._backend = b
@@ -77,9 +79,18 @@ class Tensor:
         return n
 
     @property
-    def backend(self) -> str:
-        """Canonical name of the backend that holds the data."""
-        return self._backend.name
+    def backend(self) -> _backend.Backend:
+        """The :class:`~xpgrad.backend.Backend` holding the data.
+
+        It compares equal to its canonical name, and ``t.backend.xp`` is the
+        raw array-API namespace of ``t.data``.
+
+        >>> import xpgrad
+        >>> t = xpgrad.tensor([1.0])
+        >>> t.backend == "numpy", t.backend.name
+        (True, 'numpy')
+        """
+        return self._backend
 
     @property
     def device(self):
@@ -104,7 +115,7 @@ class Tensor:
     def __repr__(self):
         body = repr(_backend.to_numpy(self.data)).replace("array(", "tensor(", 1)
         extras = []
-        if self._backend.name != "numpy":
+        if self._backend is not _backend.current():
             extras.append(f"backend={self._backend.name!r}")
         if self._ctx is not None:
             extras.append(f"grad_fn={self._ctx.fn.__name__}")
@@ -178,6 +189,25 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
+    def set_(self, source: Any) -> "Tensor":
+        """Make this tensor hold ``source``'s data (a Tensor or a backend array), without copying; returns self.
+
+        The backend follows the new data. Used to replace parameters in place
+        (``Module.to``, loading weights); like PyTorch's ``set_``, it is not
+        recorded in the graph.
+
+        >>> import xpgrad
+        >>> w = xpgrad.zeros(2)
+        >>> w.set_(xpgrad.ones(3)).tolist()
+        [1.0, 1.0, 1.0]
+        """
+        if getattr(type(source), "__xpgrad_tensor__", False):
+            self.data, self._backend = source.data, source._backend
+        else:
+            self._backend = _backend.backend_of(source)
+            self.data = source
+        return self
+
     def to(self, backend=None, dtype=None) -> "Tensor":
         """Copy to another backend (onto its default device) and/or dtype; returns self when nothing changes.
 
@@ -185,19 +215,15 @@ class Tensor:
         not flow back across backends).
 
         >>> import xpgrad
-        >>> xpgrad.tensor([1.0, 2.0]).to("array_api_strict").backend
+        >>> xpgrad.tensor([1.0, 2.0]).to("array_api_strict").backend.name
         'array_api_strict'
         """
         target = self._backend if backend is None else _backend.resolve(backend)
         data = self.data
-        if target is not self._backend:
-            data = target.asarray(data)
-        elif backend is not None:  # .to(same backend) gathers an array from another device
-            data = target.to_default_device(data)
+        if backend is not None:  # another backend, or .to(same backend) gathering from another device
+            data = target.to_default_device(target.asarray(data))
         if dtype is not None:
-            dt = target.dtype(dtype)
-            if data.dtype != dt:
-                data = target.xp.astype(data, dt)
+            data = target.asarray(data, dtype=dtype)
         if data is self.data:
             return self
         t = Tensor._make(data, target)
@@ -222,6 +248,4 @@ class Tensor:
         >>> float(x.grad)
         6.0
         """
-        from .engine import backward
-
-        backward(self, grad, retain_graph)
+        _backward(self, grad, retain_graph)
