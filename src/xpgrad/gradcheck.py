@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from . import backend as _backend
-from .autograd.tensor import Tensor
+from .autograd import Tensor, as_tensor, no_grad
 
 __all__ = ["GradcheckError", "gradcheck"]
 
@@ -67,7 +67,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True, so there is nothing to check")
     for i in checked:
-        if str(inputs[i].dtype).rsplit(".", 1)[-1] != "float64":
+        if _backend.dtype_name(inputs[i].dtype) != "float64":
             warnings.warn(f"gradcheck: input {i} has dtype {inputs[i].dtype}; central differences need float64 "
                           "to be reliable (make it with dtype='float64')", stacklevel=2)
 
@@ -75,16 +75,15 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
     weights = np.random.default_rng(seed).standard_normal(out.shape)
-    r = out._backend.asarray(weights, dtype=out.dtype)
+    r = out.backend.asarray(weights, dtype=out.dtype)
     for i in checked:
         inputs[i].grad = None
     out.backward(r)
 
     def objective(values, i):
         probe = list(inputs)
-        b = inputs[i]._backend
-        probe[i] = Tensor._make(b.asarray(values, dtype=inputs[i].dtype), b)
-        with _no_grad():
+        probe[i] = as_tensor(values, dtype=inputs[i].dtype, backend=inputs[i].backend)
+        with no_grad():
             y = fn(*probe)
         return float(np.sum(_backend.to_numpy(y.data).astype(np.float64) * weights))
 
@@ -106,9 +105,3 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
                     raise GradcheckError(i, k, a, numeric, abs(a - numeric) / max(abs(numeric), 1e-12))
                 return False
     return True
-
-
-def _no_grad():
-    from .autograd.function import no_grad
-
-    return no_grad()

@@ -115,9 +115,9 @@ class Backend:
     def __reduce__(self):
         # Backends are per-process singletons holding modules: copying or pickling one
         # (e.g. copy.deepcopy of a model's tensors) must give back the same object.
-        from .registration import resolve
+        import xpgrad.backend  # the package, which this module's siblings complete (no import cycle)
 
-        return (resolve, (self.name,))
+        return (xpgrad.backend.resolve, (self.name,))
 
     # -- dtypes ---------------------------------------------------------------------------
     def dtype(self, spec: Any) -> Any:
@@ -149,9 +149,9 @@ class Backend:
             data = data.data
         dt = None if dtype is None else self.dtype(dtype)
         if not self.owns(data):
-            from .registration import backend_of_array
+            import xpgrad.backend
 
-            source = backend_of_array(data)
+            source = xpgrad.backend.backend_of_array(data)
             if source is not None or (hasattr(data, "__dlpack__") and not isinstance(data, np.ndarray)):
                 # Another library's array goes through host memory (DLPack when its backend is not loaded).
                 if copy is False:
