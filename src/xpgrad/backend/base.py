@@ -194,8 +194,12 @@ class Backend:
         resumed run shuffles its data exactly as the uninterrupted run would have.
         """
         if self._host_rng is None:
-            self._host_rng = np.random.default_rng(self._seed)
+            self._host_rng = self.make_generator(self._seed)
         return self._host_rng
+
+    def make_generator(self, seed: int | None) -> np.random.Generator:
+        """The host generator for ``seed``; override to use another bit generator (PCG64 by default)."""
+        return np.random.default_rng(seed)
 
     def rng(self) -> Any:
         """The generator behind :meth:`random_normal` and friends (the host generator by default)."""
