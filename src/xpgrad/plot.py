@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 
 import numpy as np
 
@@ -114,7 +113,7 @@ def _lr_curve(schedule, steps):
         return lrs
     finally:
         schedule.load_state_dict(saved_state)
-        for g, lr in zip(groups, saved_lrs):
+        for g, lr in zip(groups, saved_lrs, strict=True):
             g["lr"] = lr
 
 
@@ -199,12 +198,12 @@ def _predict(model, points, batch_size=65536):
     if hasattr(model, "eval"):
         model.eval()
     try:
-        b = _backend.current()
         out = []
         with xpgrad.no_grad():
             for i in range(0, points.shape[0], batch_size):
-                x = b.asarray(points[i:i + batch_size], dtype=b.dtype(xpgrad.get_default_dtype()))
-                scores = model(xpgrad.Tensor._make(x, b))
+                # the grid goes to the current backend, in the default float dtype
+                x = xpgrad.as_tensor(points[i:i + batch_size], dtype=xpgrad.get_default_dtype())
+                scores = model(x)
                 out.append(_host(scores))
         scores = np.concatenate(out)
     finally:

@@ -1,25 +1,33 @@
-"""``DataLoader``: minibatches of ``(X, y)`` as tensors on the current backend."""
+"""``DataLoader``: minibatches of ``(X, y)`` as tensors on the current backend, and the one dtype rule.
+
+The rule, used by the loader and by :func:`xpgrad.fit` / :func:`xpgrad.train.evaluate`
+for every batch they see: floating-point data becomes the working float dtype
+(the model's, in ``fit``; the default dtype otherwise), integer data (class
+labels) becomes int64, and everything goes to the current backend.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from .. import backend as _backend
-from ..autograd.tensor import Tensor
+from ..autograd import Tensor, as_tensor
 
-__all__ = ["DataLoader"]
+__all__ = ["DataLoader", "as_batch"]
 
 
 class DataLoader:
     """Iterate over ``(X, y)`` in minibatches of ``batch_size`` rows, as xpgrad tensors.
 
     Each pass (epoch) yields ``(X_batch, y_batch)`` tensors on the backend
-    that is current when the pass starts. Floating data is cast to the
-    default dtype (:func:`xpgrad.get_default_dtype`) and integer labels to
-    int64; the converted arrays are kept until the backend or dtype changes,
-    so the data crosses to a GPU once, not once per batch.
+    that is current when the pass starts. Floating data is cast to ``dtype``
+    (default: :func:`xpgrad.get_default_dtype`) and integer labels to int64;
+    the converted arrays are kept until the backend or dtype changes, so the
+    data crosses to a GPU once, not once per batch.
 
     Parameters
     ----------
@@ -37,25 +45,30 @@ class DataLoader:
         differs, but the sequence of orders is fixed).
     drop_last : bool
         Skip a final batch smaller than ``batch_size``.
+    dtype : str, optional
+        Float dtype of the batches (``"float32"``, ``"float64"``); default:
+        the default dtype when the pass starts. :func:`xpgrad.fit` passes the
+        model's float dtype instead (see :meth:`batches`).
 
     Examples
     --------
-    >>> import numpy as np
+    >>> import numpy as np, xpgrad
     >>> from xpgrad.data import DataLoader
     >>> X, y = np.arange(10.0).reshape(5, 2), np.array([0, 1, 0, 1, 1])
     >>> loader = DataLoader(X, y, batch_size=2)
     >>> len(loader), [yb.tolist() for _, yb in loader]
     (3, [[0, 1], [0, 1], [1]])
     >>> xb, _ = next(iter(loader))
-    >>> xb.dtype.name if hasattr(xb.dtype, "name") else xb.dtype
+    >>> xpgrad.backend.dtype_name(xb.dtype)
     'float32'
     """
 
-    def __init__(self, X, y, batch_size=None, shuffle: bool = False, seed: int | None = None,
-                 drop_last: bool = False):
+    def __init__(self, X: Any, y: Any, batch_size: int | None = None, shuffle: bool = False,
+                 seed: int | None = None, drop_last: bool = False, dtype: Any = None):
         n, ny = _rows(X, "X"), _rows(y, "y")
         if n != ny:
-            raise ValueError(f"DataLoader: X has {n} rows but y has {ny}; they must describe the same examples")
+            raise ValueError(f"DataLoader: X has {n} rows but y has {ny}; they need one row per sample (the same "
+                             "examples, in the same order)")
         if n == 0:
             raise ValueError("DataLoader: the dataset is empty (X has 0 rows)")
         if batch_size is None:
@@ -64,10 +77,11 @@ class DataLoader:
             raise ValueError(f"DataLoader: batch_size must be a positive integer or None, got {batch_size!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ValueError(f"DataLoader: seed must be a non-negative integer or None, got {seed!r}")
+        self.dtype = None if dtype is None else _float_name(dtype)
         self.X, self.y, self.num_samples = X, y, n
         self.batch_size, self.shuffle, self.seed, self.drop_last = int(batch_size), bool(shuffle), seed, drop_last
         self._rng = None if seed is None else np.random.default_rng(seed)
-        self._cache = (None, None, None)
+        self._cache: tuple = (None, None, None)
 
     def __len__(self) -> int:
         """Number of batches per pass."""
@@ -75,31 +89,43 @@ class DataLoader:
             return self.num_samples // self.batch_size
         return math.ceil(self.num_samples / self.batch_size)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        return self.batches()
+
+    def batches(self, dtype: Any = None) -> Iterator[tuple[Tensor, Tensor]]:
+        """One pass, with floating data in ``dtype`` (default: the loader's ``dtype``, else the default dtype).
+
+        >>> import numpy as np, xpgrad
+        >>> from xpgrad.data import DataLoader
+        >>> xb, yb = next(DataLoader(np.ones((4, 2)), [0, 1, 0, 1]).batches("float64"))
+        >>> xpgrad.backend.dtype_name(xb.dtype), xpgrad.backend.dtype_name(yb.dtype)
+        ('float64', 'int64')
+        """
         b = _backend.current()
-        X, y = self._arrays(b)
+        X, y = self._arrays(b, _float_name(dtype or self.dtype or _backend.get_default_dtype()))
         n, bs = self.num_samples, self.batch_size
         stop = n - n % bs if self.drop_last else n
         order = None
         if self.shuffle:
+            # One host->device copy of the permutation per pass; the batches are gathered on the device.
             perm = self._rng.permutation(n) if self._rng is not None else b.permutation(n)
-            order = b.asarray(perm, dtype=b.dtype("int64"))
+            order = b.asarray(perm, dtype="int64")
         xp = b.xp
         for start in range(0, stop, bs):
-            end = min(start + bs, n)
+            end = min(start + bs, n)  # the standard leaves out-of-range slice stops undefined
             if order is None:
                 xb, yb = X[start:end, ...], y[start:end, ...]
             else:
                 idx = order[start:end]
                 xb, yb = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)
-            yield Tensor._make(xb, b), Tensor._make(yb, b)
+            yield as_tensor(xb, backend=b), as_tensor(yb, backend=b)
 
-    def _arrays(self, b):
+    def _arrays(self, b: _backend.Backend, dtype: str) -> tuple[Any, Any]:
         """X and y as arrays of backend ``b`` in the working dtypes (converted once, then cached)."""
-        key = (b.name, _backend.get_default_dtype())
+        key = (b, dtype)
         if self._cache[0] == key:
             return self._cache[1], self._cache[2]
-        X, y = _convert(self.X, b), _convert(self.y, b)
+        X, y = _convert(self.X, b, dtype), _convert(self.y, b, dtype)
         self._cache = (key, X, y)
         return X, y
 
@@ -119,12 +145,43 @@ class DataLoader:
         if self._rng is not None and state.get("bit_generator") is not None:
             self._rng.bit_generator.state = state["bit_generator"]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"DataLoader(num_samples={self.num_samples}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
                 f"seed={self.seed}, drop_last={self.drop_last})")
 
 
-def _rows(a, name):
+def as_batch(x: Any, y: Any, dtype: Any = None) -> tuple[Tensor, Tensor]:
+    """One ``(x, y)`` batch as tensors on the current backend, by the loader's dtype rule.
+
+    Floating data becomes ``dtype`` (default: the default dtype), integer
+    data int64, other dtypes (bool) stay. ``x`` and ``y`` must have the same
+    number of rows. :func:`xpgrad.fit` applies this to each batch of an
+    iterable that is not a :class:`DataLoader`.
+
+    >>> import numpy as np, xpgrad
+    >>> from xpgrad.data.loader import as_batch
+    >>> xb, yb = as_batch(np.zeros((2, 3)), np.array([1, 0], dtype=np.int8))
+    >>> xpgrad.backend.dtype_name(xb.dtype), xpgrad.backend.dtype_name(yb.dtype)
+    ('float32', 'int64')
+    """
+    n, ny = _rows(x, "x"), _rows(y, "y")
+    if n != ny:
+        raise ValueError(f"a batch with x of shape {tuple(getattr(x, 'shape', (n,)))} and y of shape "
+                         f"{tuple(getattr(y, 'shape', (ny,)))}: x and y need one row per sample")
+    b = _backend.current()
+    name = _float_name(dtype or _backend.get_default_dtype())
+    return as_tensor(_convert(x, b, name), backend=b), as_tensor(_convert(y, b, name), backend=b)
+
+
+def _float_name(dtype: Any) -> str:
+    name = _backend.dtype_name(dtype)
+    if name not in _backend.FLOAT_DTYPES:
+        raise ValueError(f"DataLoader: dtype must be a float dtype ({', '.join(_backend.FLOAT_DTYPES)}), got "
+                         f"{dtype!r}")
+    return name
+
+
+def _rows(a: Any, name: str) -> int:
     shape = getattr(a, "shape", None)
     if shape is None:
         try:
@@ -136,14 +193,14 @@ def _rows(a, name):
     return int(shape[0])
 
 
-def _convert(a, b):
-    data = a.data if isinstance(a, Tensor) else a
-    arr = b.asarray(data)
+def _convert(a: Any, b: _backend.Backend, float_dtype: str) -> Any:
+    """The dtype rule: real floating -> ``float_dtype``, integer -> int64, others as they are; on backend ``b``."""
+    arr = b.asarray(a)  # no copy when ``a`` is already one of b's arrays (or a Tensor holding one)
     xp = b.xp
     if xp.isdtype(arr.dtype, "real floating"):
-        want = b.dtype(_backend.get_default_dtype())
+        want = float_dtype
     elif xp.isdtype(arr.dtype, "integral"):
-        want = b.dtype("int64")
+        want = "int64"
     else:
         return arr
-    return arr if arr.dtype == want else xp.astype(arr, want)
+    return arr if _backend.dtype_name(arr.dtype) == want else b.asarray(arr, dtype=want)
