@@ -9,6 +9,7 @@ import pytest
 import xpgrad
 from xpgrad import activations as A
 
+
 def T(values, dtype="float64", **kw):
     """A tensor on the current backend (a NumPy array given to xpgrad.tensor would stay on NumPy)."""
     return xpgrad.tensor(np.asarray(values).tolist(), dtype=dtype, **kw)

@@ -11,13 +11,15 @@ from __future__ import annotations
 import math
 
 from .autograd.function import Function
-from .autograd.ops.elementwise import Tanh  # the engine's op, shared rather than redefined
 from .autograd.ops import reduction as _R
 from .autograd.ops import shape as _S
-from .hookspecs import hookimpl
+from .autograd.ops.elementwise import Tanh  # the engine's op, shared rather than redefined
+from .hookspecs import Collector
 
 __all__ = ["elu", "gelu", "identity", "leaky_relu", "log_softmax", "maxout", "relu", "sigmoid", "silu", "softmax",
            "softplus", "tanh"]
+
+builtin = Collector("activation")  # the public functions below join it with @builtin(name)
 
 
 def _sigmoid(xp, x):
@@ -176,6 +178,7 @@ class Softplus(Function):
 
 # -- public functions ---------------------------------------------------------------------
 
+@builtin("sigmoid")
 def sigmoid(x):
     """Logistic sigmoid σ(x) = 1 / (1 + e^(−x)), squashing to (0, 1); σ' = σ(1 − σ).
 
@@ -186,6 +189,7 @@ def sigmoid(x):
     return Sigmoid.apply(x)
 
 
+@builtin("tanh")
 def tanh(x):
     """Hyperbolic tangent tanh(x) = (eˣ − e⁻ˣ) / (eˣ + e⁻ˣ), zero-centred in (−1, 1); derivative 1 − tanh².
 
@@ -196,6 +200,7 @@ def tanh(x):
     return Tanh.apply(x)
 
 
+@builtin("relu")
 def relu(x):
     """Rectified linear unit max(0, x); its gradient is 1 where x > 0 and 0 elsewhere.
 
@@ -206,6 +211,7 @@ def relu(x):
     return ReLU.apply(x)
 
 
+@builtin("leaky_relu")
 def leaky_relu(x, negative_slope=0.01):
     """Leaky ReLU: x for x > 0, ``negative_slope``·x otherwise (the lecture's max(0.1x, x) is slope 0.1).
 
@@ -216,6 +222,7 @@ def leaky_relu(x, negative_slope=0.01):
     return LeakyReLU.apply(x, negative_slope=negative_slope)
 
 
+@builtin("elu")
 def elu(x, alpha=1.0):
     """Exponential linear unit: x for x > 0, α(eˣ − 1) otherwise (smooth, saturating at −α).
 
@@ -226,6 +233,7 @@ def elu(x, alpha=1.0):
     return ELU.apply(x, alpha=alpha)
 
 
+@builtin("maxout")
 def maxout(x, pieces=2):
     """Maxout: splits the last axis into consecutive groups of ``pieces`` features and keeps each group's max.
 
@@ -244,6 +252,7 @@ def maxout(x, pieces=2):
     return _R.max(grouped, axis=-1)
 
 
+@builtin("softmax")
 def softmax(x, axis=-1):
     """Softmax along ``axis``: eˣⁱ / Σⱼ eˣʲ, computed after subtracting the max so large scores do not overflow.
 
@@ -254,6 +263,7 @@ def softmax(x, axis=-1):
     return Softmax.apply(x, axis=axis)
 
 
+@builtin("log_softmax")
 def log_softmax(x, axis=-1):
     """Log-softmax along ``axis``: xᵢ − log Σⱼ eˣʲ, stable for scores of any size.
 
@@ -264,6 +274,7 @@ def log_softmax(x, axis=-1):
     return LogSoftmax.apply(x, axis=axis)
 
 
+@builtin("gelu")
 def gelu(x):
     """Gaussian error linear unit, tanh form: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
 
@@ -276,6 +287,7 @@ def gelu(x):
     return GELU.apply(x)
 
 
+@builtin("silu", aliases=("swish",))
 def silu(x):
     """Sigmoid linear unit (swish) x·σ(x).
 
@@ -286,6 +298,7 @@ def silu(x):
     return SiLU.apply(x)
 
 
+@builtin("softplus")
 def softplus(x):
     """Softplus log(1 + eˣ), a smooth ReLU whose derivative is σ(x).
 
@@ -296,6 +309,7 @@ def softplus(x):
     return Softplus.apply(x)
 
 
+@builtin("identity", aliases=("linear",))
 def identity(x):
     """The identity f(x) = x (no nonlinearity: stacked linear layers stay linear).
 
@@ -306,16 +320,4 @@ def identity(x):
     return x
 
 
-BUILTINS = {
-    "sigmoid": sigmoid, "tanh": tanh, "relu": relu, "leaky_relu": leaky_relu, "elu": elu, "maxout": maxout,
-    "softmax": softmax, "log_softmax": log_softmax, "gelu": gelu, "silu": silu, "softplus": softplus,
-    "identity": identity,
-}
-_ALIASES = {"silu": ("swish",), "identity": ("linear",)}
-
-
-@hookimpl
-def register_activations(register):
-    """Register the built-in activations."""
-    for name, fn in BUILTINS.items():
-        register(name, fn, aliases=_ALIASES.get(name, ()))
+register_activations = builtin.hookimpl()

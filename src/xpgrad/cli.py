@@ -57,15 +57,35 @@ def _one_line(message) -> str:
 def _info(args) -> int:
     print(f"xpgrad {__version__}")
     print(f"current backend: {B.get_backend()}")
-    for name in B.BACKENDS:
+    for name, info in B.registered_backends().items():  # built-ins and plugins' backends alike
         try:
             B.resolve(name)
             state = "available"
         except B.BackendError as e:
             state = f"unavailable ({e})"
-        print(f"  {name}: {state}")
+        source = info.plugin or "registered in-process"
+        if info.distribution not in (None, "xpgrad"):
+            source += f" [{info.distribution}]"
+        aliases = f", aliases {', '.join(info.aliases)}" if info.aliases else ""
+        print(f"  {name}: {state}  (plugin {source}{aliases})")
     print(f"GPU usable: {'yes' if B.gpu_available() else 'no'}")
     return 0
+
+
+def _backend_option(name: str) -> str:
+    """The canonical name of ``--backend name``, checked against the backend table once plugins are loaded."""
+    table = B.registered_backends()
+    try:
+        canonical = B.canonical_name(name)
+    except B.BackendError:
+        aliases = sorted(a for info in table.values() for a in info.aliases)
+        raise UsageError(f"--backend: unknown backend {name!r}; choose one of {', '.join(table)} "
+                         f"(or an alias: {', '.join(aliases)}); `xpgrad info` lists them") from None
+    try:
+        B.resolve(canonical)
+    except B.BackendError as e:
+        raise UsageError(f"--backend {name}: {e}") from None
+    return canonical
 
 
 def _list(args) -> int:
@@ -74,7 +94,7 @@ def _list(args) -> int:
     kinds = registry.KINDS if args.kind is None else (args.kind,)
     for kind in kinds:
         entries = registry.describe(kind)
-        print(f"{kind}es:" if kind.endswith("s") else f"{kind}s:")
+        print(f"{registry.kind(kind).plural}:")
         width = max((len(e.name) for e in entries), default=0)
         for e in entries:
             aliases = f" (aliases: {', '.join(e.aliases)})" if e.aliases else ""
@@ -119,12 +139,11 @@ def _validate(cfg):
 
     if cfg["dataset"] not in DATASETS:
         raise UsageError(f"unknown dataset {cfg['dataset']!r}; choose one of {', '.join(DATASETS)}")
-    for kind, key in (("activation", "activation"), ("loss", "loss"), ("optimizer", "optimizer"),
-                      ("schedule", "schedule"), ("regularizer", "regularizer")):
+    for kind in ("activation", "loss", "optimizer", "schedule", "regularizer"):  # the options named after kinds
         try:
-            registry._TABLES[kind][cfg[key]]
+            registry.table(kind)[cfg[kind]]
         except KeyError as e:
-            raise UsageError(f"--{key}: {e}") from None
+            raise UsageError(f"--{kind}: {e}") from None
     if not cfg["lr"] > 0:
         raise UsageError(f"--lr must be a positive number, got {cfg['lr']!r}")
     if not cfg["reg"] >= 0:
@@ -210,7 +229,7 @@ def _train(args) -> int:
     from .train import History, ModelCheckpoint, NonFiniteLossError, evaluate, fit
 
     cfg = _config(args)
-    backend = args.backend or B.get_backend()
+    backend = _backend_option(args.backend) if args.backend else B.get_backend()
     with B.use_backend(backend):
         xpgrad.manual_seed(cfg["seed"])
         X, y, Xv, yv, image_shape = _load_data(cfg, download=args.download)
@@ -295,7 +314,8 @@ def _add_train(sub):
                                    "registered component, including those of installed plugins (see `xpgrad list`).")
     d = DEFAULTS
     add = p.add_argument
-    add("--backend", help="numpy/cpu, cupy/gpu or array_api_strict (default: $XPGRAD_BACKEND or numpy)")
+    add("--backend", help="numpy/cpu, cupy/gpu, array_api_strict or a plugin's backend; `xpgrad info` lists "
+                          "them (default: $XPGRAD_BACKEND or numpy)")
     add("--dataset", help=f"{', '.join(DATASETS)} (default {d['dataset']}; mnist and cifar10 read --data-dir)")
     add("--data-dir", dest="data_dir", help=f"folder with the MNIST/CIFAR-10 files (default {d['data_dir']})")
     add("--download", action="store_true", help="fetch MNIST/CIFAR-10 into --data-dir when missing (needs a network)")
@@ -326,8 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     sub.add_parser("info", help="version, backends available here, whether a GPU is usable").set_defaults(run=_info)
     _add_train(sub)
+    from .registry import KINDS  # light: the plugins themselves load on first use
+
     lst = sub.add_parser("list", help="every registered component by kind, with the plugin that provides it")
-    lst.add_argument("--kind", choices=("activation", "loss", "regularizer", "optimizer", "schedule"))
+    lst.add_argument("--kind", choices=KINDS)
     lst.set_defaults(run=_list)
     plugin = sub.add_parser("plugin", help="plugin tools")
     psub = plugin.add_subparsers(dest="plugin_command", metavar="{new}", parser_class=_Parser, required=True)

@@ -16,13 +16,21 @@ both plugins unless ``override=True`` is passed.
 
 Always import the marker from xpgrad: a marker made with another project
 name registers silently and is never called.
+
+xpgrad's own modules register their built-ins the same way, through a
+:class:`Collector` next to the definitions. The kinds, their plural and hook
+names are listed once, in :data:`xpgrad.registry.KINDS`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pluggy
 
-__all__ = ["PROJECT", "hookimpl", "hookspec", "register_activations", "register_losses", "register_optimizers",
+__all__ = ["PROJECT", "Collector", "DuplicateComponentError", "PluginWarning", "UnknownComponentError", "hookimpl",
+           "hookspec", "register_activations", "register_backends", "register_losses", "register_optimizers",
            "register_regularizers", "register_schedules"]
 
 PROJECT = "xpgrad"
@@ -38,6 +46,21 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 ... def register_activations(register):
 ...     register("cube", lambda x: x * x * x)
 """
+
+
+class PluginWarning(UserWarning):
+    """A plugin could not be loaded or registered and was skipped."""
+
+
+class DuplicateComponentError(ValueError):
+    """Two plugins registered the same component name."""
+
+
+class UnknownComponentError(KeyError):
+    """No component of this kind has that name (a ``KeyError`` with a readable message)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
 
 
 @hookspec
@@ -79,3 +102,66 @@ def register_schedules(register):
     Wrap a pure function ``f(step, lr, **kw) -> float`` with
     :class:`xpgrad.schedules.ScheduleFactory` to get warmup and state handling.
     """
+
+
+@hookspec
+def register_backends(register):
+    """Add array backends: ``register(name, backend_class, aliases=())``.
+
+    ``backend_class`` subclasses :class:`xpgrad.backend.Backend`; it is
+    created on first use, so a backend whose library is missing here can be
+    registered (it is then listed as unusable by ``xpgrad info``). The
+    backend is selected like the built-ins, with ``set_backend(name)``,
+    ``XPGRAD_BACKEND`` or ``--backend``.
+    """
+
+
+class Collector:
+    """The built-ins of one kind, registered where they are defined and handed over by one hook implementation.
+
+    Decorate each built-in with ``@builtin(name, aliases=...)`` (or call
+    :meth:`add`); :meth:`hookimpl` returns the module's hook implementation,
+    which registers them in definition order. ``wrap`` turns each collected
+    object into what the table stores (e.g. a schedule function into its factory).
+
+    >>> from xpgrad.hookspecs import Collector
+    >>> builtin = Collector("activation")
+    >>> @builtin("double", aliases=("twice",))
+    ... def double(x):
+    ...     return 2 * x
+    >>> register_activations = builtin.hookimpl()
+    >>> register_activations.__name__, builtin.names()
+    ('register_activations', ['double'])
+    """
+
+    def __init__(self, kind_name: str, wrap: Callable[[Any], Any] | None = None):
+        from .registry import kind  # the registry sits above the hooks; it imports this module lazily
+
+        self.kind = kind(kind_name)
+        self.wrap = wrap
+        self._items: list[tuple[str, Any, tuple]] = []
+
+    def __call__(self, name: str | None = None, *, aliases: tuple = ()) -> Callable[[Any], Any]:
+        """Decorator registering the function or class under ``name`` (default: its ``__name__``)."""
+        def decorate(obj):
+            self.add(name or obj.__name__, obj, aliases=aliases)
+            return obj
+        return decorate
+
+    def add(self, name: str, obj: Any, aliases: tuple = ()) -> None:
+        """Collect ``obj`` under ``name`` and ``aliases``."""
+        self._items.append((name, obj, (aliases,) if isinstance(aliases, str) else tuple(aliases)))
+
+    def names(self) -> list[str]:
+        """The collected names, in definition order."""
+        return [name for name, _, _ in self._items]
+
+    def hookimpl(self) -> Callable[..., None]:
+        """The ``register_<plural>`` hook implementation registering everything collected."""
+        def register_all(register):
+            for name, obj, aliases in self._items:
+                register(name, obj if self.wrap is None else self.wrap(obj), aliases=aliases)
+
+        register_all.__name__ = register_all.__qualname__ = self.kind.hook
+        register_all.__doc__ = f"Register the built-in {self.kind.plural}: {', '.join(self.names())}."
+        return hookimpl(register_all)

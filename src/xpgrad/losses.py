@@ -9,13 +9,16 @@ classification losses and float values shaped like ``scores`` for ``mse`` and
 
 from __future__ import annotations
 
+from .autograd.creation import as_tensor
 from .autograd.function import Function
 from .autograd.tensor import Tensor
-from .hookspecs import hookimpl
+from .backend import check_same_place
+from .hookspecs import Collector
 
 __all__ = ["binary_cross_entropy", "mse", "multiclass_svm", "softmax_cross_entropy"]
 
 _REDUCTIONS = ("mean", "sum", "none")
+builtin = Collector("loss")  # the public functions below join it with @builtin(name, aliases=...)
 
 
 def _reduce(xp, per, reduction):
@@ -39,13 +42,11 @@ def _labels(name, scores, targets):
     if not isinstance(scores, Tensor):
         raise TypeError(f"{name}: scores must be an xpgrad.Tensor, got {type(scores).__name__}")
     if isinstance(targets, Tensor):
-        if targets._backend is not scores._backend:
-            raise ValueError(f"{name}: targets live on backend {targets.backend!r} but scores on "
-                             f"{scores.backend!r}; move them with targets.to({scores.backend!r})")
+        check_same_place(name, scores, targets)
         labels = targets.data
     else:
-        labels = scores._backend.asarray(targets)
-    xp = scores._backend.xp
+        labels = scores.backend.asarray(targets)
+    xp = scores.backend.xp
     if not xp.isdtype(labels.dtype, "integral"):
         raise TypeError(f"{name}: targets must be integer class indices, got dtype {labels.dtype}; "
                         "for float targets use 'mse' or 'binary_cross_entropy'")
@@ -58,7 +59,7 @@ def _labels(name, scores, targets):
 def _values(name, scores, targets):
     """Float targets shaped like ``scores`` (a Tensor is kept so it can carry a gradient)."""
     if not isinstance(targets, Tensor):
-        targets = Tensor._make(scores._backend.asarray(targets, dtype=scores.dtype), scores._backend)
+        targets = as_tensor(targets, dtype=scores.dtype, backend=scores.backend)
     if targets.shape != scores.shape:
         raise ValueError(f"{name}: targets of shape {targets.shape} do not match scores of shape {scores.shape}; "
                          "reshape them so no silent broadcasting happens")
@@ -157,6 +158,7 @@ class BinaryCrossEntropyWithLogits(Function):
         return (sig - targets) * g, (-scores * g if ctx.needs_input_grad[1] else None)
 
 
+@builtin("softmax_cross_entropy", aliases=("cross_entropy", "softmax"))
 def softmax_cross_entropy(scores, targets, *, reduction="mean"):
     """Softmax cross-entropy: Lᵢ = −log(e^{s_{yᵢ}} / Σⱼ e^{sⱼ}) = log Σⱼ e^{sⱼ} − s_{yᵢ}, averaged over rows.
 
@@ -173,6 +175,7 @@ def softmax_cross_entropy(scores, targets, *, reduction="mean"):
     return SoftmaxCrossEntropy.apply(scores, _labels("softmax_cross_entropy", scores, targets), reduction=reduction)
 
 
+@builtin("multiclass_svm", aliases=("svm", "hinge"))
 def multiclass_svm(scores, targets, *, margin=1.0, reduction="mean"):
     """Multiclass SVM (Weston–Watkins hinge): Lᵢ = Σ_{j≠yᵢ} max(0, sⱼ − s_{yᵢ} + margin), averaged over rows.
 
@@ -189,6 +192,7 @@ def multiclass_svm(scores, targets, *, margin=1.0, reduction="mean"):
     return MulticlassSVM.apply(scores, labels, margin=float(margin), reduction=reduction)
 
 
+@builtin("mse", aliases=("mean_squared_error",))
 def mse(scores, targets, *, reduction="mean"):
     """Mean squared error: mean over all elements of (s − t)², with float targets shaped like the scores.
 
@@ -200,6 +204,7 @@ def mse(scores, targets, *, reduction="mean"):
     return MeanSquaredError.apply(scores, _values("mse", scores, targets), reduction=reduction)
 
 
+@builtin("binary_cross_entropy", aliases=("bce",))
 def binary_cross_entropy(scores, targets, *, reduction="mean"):
     """Binary cross-entropy from logits: −[t log σ(s) + (1 − t) log(1 − σ(s))], mean over elements.
 
@@ -218,16 +223,4 @@ def binary_cross_entropy(scores, targets, *, reduction="mean"):
 mse.targets = "same_shape"
 binary_cross_entropy.targets = "same_shape"
 
-BUILTINS = {
-    "softmax_cross_entropy": (softmax_cross_entropy, ("cross_entropy", "softmax")),
-    "multiclass_svm": (multiclass_svm, ("svm", "hinge")),
-    "mse": (mse, ("mean_squared_error",)),
-    "binary_cross_entropy": (binary_cross_entropy, ("bce",)),
-}
-
-
-@hookimpl
-def register_losses(register):
-    """Register the built-in losses."""
-    for name, (fn, aliases) in BUILTINS.items():
-        register(name, fn, aliases=aliases)
+register_losses = builtin.hookimpl()

@@ -25,45 +25,75 @@ import functools
 import importlib
 import inspect
 import os
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["BUILTIN_PLUGINS", "ComponentTable", "DuplicateComponentError", "Entry", "PluginWarning",
-           "UnknownComponentError", "activation", "activations", "describe", "loss", "losses", "optimizer",
-           "optimizers", "plugin_manager", "regularizer", "regularizers", "reload", "schedule", "schedules", "table"]
+# The errors a registration can raise live beside the hooks; they are part of this module's API too.
+from .hookspecs import DuplicateComponentError, PluginWarning, UnknownComponentError
+
+__all__ = ["BUILTIN_PLUGINS", "KINDS", "ComponentTable", "DuplicateComponentError", "Entry", "Kind",
+           "PluginWarning", "UnknownComponentError", "activation", "activations", "backends", "describe",
+           "ensure_loaded", "kind", "loss", "losses", "optimizer", "optimizers", "plugin_manager", "regularizer",
+           "regularizers", "reload", "schedule", "schedules", "table"]
 
 GROUP = "xpgrad"
-KINDS = ("activation", "loss", "regularizer", "optimizer", "schedule")
-BUILTIN_PLUGINS = ("xpgrad.activations", "xpgrad.losses", "xpgrad.regularizers", "xpgrad.optimizers",
-                   "xpgrad.schedules")
-_HOOKS = {kind: f"register_{kind}es" if kind.endswith("s") else f"register_{kind}s" for kind in KINDS}
 
 
-class PluginWarning(UserWarning):
-    """A plugin could not be loaded or registered and was skipped."""
+@dataclass(frozen=True)
+class Kind:
+    """One kind of registrable thing: its name, plural, hook and the module of its built-ins.
+
+    Everything that lists kinds (the hook names, the tables, the built-in
+    plugins, ``xpgrad list --kind``) is derived from :data:`KINDS`.
+    """
+
+    name: str
+    plural: str
+    builtin_module: str
+
+    @property
+    def hook(self) -> str:
+        """The hook name, ``register_<plural>``."""
+        return f"register_{self.plural}"
 
 
-class DuplicateComponentError(ValueError):
-    """Two plugins registered the same component name."""
+_KINDS = (
+    Kind("backend", "backends", "xpgrad.backend.builtins"),  # first: components may make arrays on import
+    Kind("activation", "activations", "xpgrad.activations"),
+    Kind("loss", "losses", "xpgrad.losses"),
+    Kind("regularizer", "regularizers", "xpgrad.regularizers"),
+    Kind("optimizer", "optimizers", "xpgrad.optimizers"),
+    Kind("schedule", "schedules", "xpgrad.schedules"),
+)
+_KIND = {k.name: k for k in _KINDS}
+KINDS = tuple(_KIND)
+"""Every kind's name, in registration order."""
+BUILTIN_PLUGINS = tuple(k.builtin_module for k in _KINDS)
+"""The modules holding the built-in hook implementations (registered before any entry point)."""
 
 
-class UnknownComponentError(KeyError):
-    """No component of this kind has that name (a ``KeyError`` with a readable message)."""
+def kind(name: str) -> Kind:
+    """The :class:`Kind` called ``name``; a ValueError listing the kinds otherwise.
 
-    def __str__(self):
-        return str(self.args[0]) if self.args else ""
+    >>> from xpgrad import registry
+    >>> registry.kind("loss").plural, registry.kind("loss").hook
+    ('losses', 'register_losses')
+    """
+    k = _KIND.get(name)
+    if k is None:
+        raise ValueError(f"unknown component kind {name!r}; use one of {', '.join(KINDS)}")
+    return k
 
 
 @dataclass(frozen=True)
 class Entry:
     """One registered component.
 
-    Attributes: ``name`` (canonical name), ``kind`` (``"activation"``, ``"loss"``,
-    ``"regularizer"``, ``"optimizer"`` or ``"schedule"``), ``obj`` (the function,
-    class or factory), ``plugin`` (the pluggy name of the plugin that registered
-    it), ``distribution`` (the installed distribution it came from, ``"xpgrad"``
-    for built-ins, None for objects registered in-process) and ``aliases``.
+    Attributes: ``name`` (canonical name), ``kind`` (one of :data:`KINDS`), ``obj`` (the function,
+    class or factory), ``plugin`` (the pluggy name of the plugin that registered it), ``distribution``
+    (its distribution, ``"xpgrad"`` for built-ins, None in-process) and ``aliases``.
     """
 
     name: str
@@ -80,23 +110,36 @@ class Entry:
         return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
+_lock = threading.RLock()  # one loader at a time; re-entrant for plugins that use the registry while loading
+
+
 class _State:
     """Everything the registry holds; rebuilt from scratch by :func:`reload`."""
 
     def __init__(self):
         self.pm = None
         self.loading = False
-        self.tables = {kind: {} for kind in KINDS}
-        self.aliases = {kind: {} for kind in KINDS}
+        self.ready = False
         self.dists = {}  # pluggy plugin name -> distribution name
+        self.clear()
+
+    def clear(self):
+        self.tables, self.aliases = {k: {} for k in KINDS}, {k: {} for k in KINDS}
 
     def ensure(self):
-        if self.pm is None and not self.loading:
-            self.loading = True
-            try:
-                self._load()
-            finally:
-                self.loading = False
+        if self.ready:  # the fast path, taken on every table lookup once loaded
+            return self.pm
+        with _lock:
+            if not self.ready and not self.loading:
+                self.loading = True
+                try:
+                    self._load()
+                    self.ready = True
+                except BaseException:
+                    self.pm = None  # a broken built-in: fail again, loudly, on the next use
+                    raise
+                finally:
+                    self.loading = False
         return self.pm
 
     def _load(self):
@@ -108,20 +151,22 @@ class _State:
             """pluggy's manager whose ``register``/``unregister`` keep the component tables current."""
 
             def register(pm, plugin, name=None):
-                name = super().register(plugin, name)
-                if name is not None:
-                    try:
-                        pm.check_pending()
-                        self.collect(pm, plugin)
-                    except Exception:
-                        super().unregister(plugin)
-                        raise
-                return name
+                with _lock:
+                    name = super().register(plugin, name)
+                    if name is not None:
+                        try:
+                            pm.check_pending()
+                            self.collect(pm, plugin)
+                        except Exception:
+                            super().unregister(plugin)
+                            raise
+                    return name
 
             def unregister(pm, plugin=None, name=None):
-                out = super().unregister(plugin, name)
-                self.rebuild(pm)
-                return out
+                with _lock:
+                    out = super().unregister(plugin, name)
+                    self.rebuild(pm)
+                    return out
 
         pm = XpgradPluginManager(hookspecs.PROJECT)
         pm.add_hookspecs(hookspecs)
@@ -155,40 +200,53 @@ class _State:
         """Run ``plugin``'s hooks; add its components all at once, or none if one is rejected."""
         pname = pm.get_name(plugin)
         staged = []
-        for kind in KINDS:
-            hook = getattr(pm.hook, _HOOKS[kind])
-            for impl in hook.get_hookimpls():
+        for k in _KINDS:
+            for impl in getattr(pm.hook, k.hook).get_hookimpls():
                 if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper):
-                    cb = functools.partial(self._stage, staged, kind, pname)
+                    cb = functools.partial(self._stage, staged, k.name, pname)
                     impl.function(**{a: cb for a in impl.argnames})
-        for kind, entry, override in staged:
-            self._commit(kind, entry, override)
+        # Backends first: if the backend layer refuses one, none of the plugin's components are in yet.
+        staged.sort(key=lambda item: item[0] != "backend")
+        for k, entry, override in staged:
+            if k == "backend":
+                from .backend import register_backend
 
-    def _stage(self, staged, kind, plugin, name, obj, *, aliases=(), override=False):
-        noun = kind
+                register_backend(entry.name, entry.obj, aliases=entry.aliases, plugin=entry.plugin,
+                                 distribution=entry.distribution, override=override)
+        for k, entry, override in staged:
+            self._commit(k, entry, override)
+
+    def _stage(self, staged, kind_name, plugin, name, obj, *, aliases=(), override=False):
+        noun = kind_name  # "activation", "backend", ... in messages
         if not isinstance(name, str) or not name:
             raise TypeError(f"plugin {plugin!r}: a {noun} name must be a non-empty string, got {name!r}")
-        if not callable(obj):
+        if kind_name == "backend":
+            from .backend import Backend
+
+            if not (isinstance(obj, type) and issubclass(obj, Backend)):
+                raise TypeError(f"plugin {plugin!r}: backend {name!r} must be a subclass of "
+                                f"xpgrad.backend.Backend, got {obj!r}")
+        elif not callable(obj):
             raise TypeError(f"plugin {plugin!r}: {noun} {name!r} must be callable (a function, class or "
                             f"factory), got {type(obj).__name__}")
         aliases = (aliases,) if isinstance(aliases, str) else tuple(aliases)
         if not override:
             for n in (name, *aliases):
-                owner = self._owner(kind, n) or next(
-                    (e.plugin for k, e, _ in staged if k == kind and n in (e.name, *e.aliases)), None)
+                owner = self._owner(kind_name, n) or next(
+                    (e.plugin for k, e, _ in staged if k == kind_name and n in (e.name, *e.aliases)), None)
                 if owner is not None:
                     raise DuplicateComponentError(
                         f"{noun} name {n!r} is registered twice: by plugin {owner!r} and by plugin {plugin!r}. "
                         f"Rename one, or pass override=True in plugin {plugin!r} to replace it.")
-        staged.append((kind, Entry(name, kind, obj, plugin, self.dists.get(plugin), aliases), override))
+        staged.append((kind_name, Entry(name, kind_name, obj, plugin, self.dists.get(plugin), aliases), override))
 
-    def _owner(self, kind, name):
-        canonical = self.aliases[kind].get(name, name)
-        entry = self.tables[kind].get(canonical)
+    def _owner(self, kind_name, name):
+        canonical = self.aliases[kind_name].get(name, name)
+        entry = self.tables[kind_name].get(canonical)
         return None if entry is None else entry.plugin
 
-    def _commit(self, kind, entry, override):
-        table, aliases = self.tables[kind], self.aliases[kind]
+    def _commit(self, kind_name, entry, override):
+        table, aliases = self.tables[kind_name], self.aliases[kind_name]
         if override:
             aliases.pop(entry.name, None)
         table[entry.name] = entry
@@ -198,14 +256,26 @@ class _State:
             aliases[a] = entry.name
 
     def rebuild(self, pm):
-        self.tables = {kind: {} for kind in KINDS}
-        self.aliases = {kind: {} for kind in KINDS}
+        self.clear()
         for _, plugin in pm.list_name_plugin():  # registration order; blocked names map to None
             if plugin is not None:
                 self.collect(pm, plugin)
 
 
 _state = _State()
+
+
+def ensure_loaded() -> None:
+    """Load the built-ins and the installed plugins and run every hook, once (idempotent, thread-safe).
+
+    Lookups call it for you; the backend layer calls it the first time it
+    needs its table of backends. A second thread waits for the first to finish.
+
+    >>> from xpgrad import registry
+    >>> registry.ensure_loaded(); "numpy" in registry.backends
+    True
+    """
+    _state.ensure()
 
 
 def plugin_manager():
@@ -234,13 +304,17 @@ def plugin_manager():
 def reload():
     """Forget every plugin and load again, re-reading entry points and environment variables.
 
+    Backends registered before stay known to :mod:`xpgrad.backend` (arrays
+    may still live on them); registering the same class again is harmless.
+
     >>> from xpgrad import registry
     >>> registry.reload()
     >>> "adam" in registry.optimizers
     True
     """
     global _state
-    _state = _State()
+    with _lock:
+        _state = _State()
 
 
 class ComponentTable(Mapping):
@@ -293,43 +367,33 @@ def _unknown_message(kind, name, table, aliases):
     names = sorted(table)
     close = difflib.get_close_matches(str(name), names + sorted(aliases), n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return (f"unknown {kind} {name!r}.{hint} Available {kind}s: {', '.join(names)}. A plugin may add more: "
-            f"see `xpgrad list` and the plugins guide.")
+    return (f"unknown {kind} {name!r}.{hint} Available {_KIND[kind].plural}: {', '.join(names)}. "
+            f"A plugin may add more: see `xpgrad list` and the plugins guide.")
 
 
-activations = ComponentTable("activation")
-losses = ComponentTable("loss")
-regularizers = ComponentTable("regularizer")
-optimizers = ComponentTable("optimizer")
-schedules = ComponentTable("schedule")
-_TABLES = {"activation": activations, "loss": losses, "regularizer": regularizers, "optimizer": optimizers,
-           "schedule": schedules}
+_TABLE_OF = {k: ComponentTable(k) for k in KINDS}
+backends, activations, losses, regularizers, optimizers, schedules = (_TABLE_OF[k.name] for k in _KINDS)
 
 
-def table(kind) -> ComponentTable:
-    """The read-only mapping of one kind (``"activation"``, ``"loss"``, ``"regularizer"``, ...).
+def table(kind_name: str) -> ComponentTable:
+    """The read-only mapping of one kind (one of :data:`KINDS`: ``"activation"``, ``"loss"``, ...).
 
     >>> from xpgrad import registry
     >>> registry.table("loss") is registry.losses
     True
     """
-    if kind not in _TABLES:
-        raise ValueError(f"unknown component kind {kind!r}; use one of {', '.join(KINDS)}")
-    return _TABLES[kind]
+    return _TABLE_OF[kind(kind_name).name]
 
 
-def describe(kind=None) -> list:
-    """Every registered :class:`Entry` (of one kind, or all), sorted by kind and name.
+def describe(kind_name: str | None = None) -> list:
+    """Every registered :class:`Entry` (of one kind, or all), sorted by kind (in :data:`KINDS` order) and name.
 
     >>> from xpgrad import registry
     >>> [e.name for e in registry.describe("schedule")][:2]
     ['constant', 'cosine']
     """
-    kinds = KINDS if kind is None else (kind,)
-    for k in kinds:
-        if k not in _TABLES:
-            raise ValueError(f"unknown component kind {k!r}; use one of {', '.join(KINDS)}")
-    return [_TABLES[k][n] for k in kinds for n in sorted(_TABLES[k])]
+    kinds = KINDS if kind_name is None else (kind(kind_name).name,)
+    return [_TABLE_OF[k][n] for k in kinds for n in sorted(_TABLE_OF[k])]
 
 
 # -- factories ------------------------------------------------------------------------------
@@ -415,8 +479,7 @@ def optimizer(name, parameters, **hparams):
     >>> w.tolist()
     [0.0]
     """
-    entry = optimizers[name]
-    return entry.obj(parameters, **hparams)
+    return optimizers[name].obj(parameters, **hparams)
 
 
 def schedule(name, optimizer, **kw):
@@ -429,5 +492,4 @@ def schedule(name, optimizer, **kw):
     >>> sched.step(); sched.get_last_lr()
     [0.075]
     """
-    entry = schedules[name]
-    return entry.obj(optimizer, **kw)
+    return schedules[name].obj(optimizer, **kw)

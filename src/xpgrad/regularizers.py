@@ -13,9 +13,11 @@ import numbers
 from .autograd.ops import elementwise as _E
 from .autograd.ops import reduction as _R
 from .autograd.tensor import Tensor
-from .hookspecs import hookimpl
+from .hookspecs import Collector
 
 __all__ = ["L1", "L2", "ElasticNet", "Regularizer"]
+
+builtin = Collector("regularizer")  # the classes below join it with @builtin(name)
 
 
 def _nonnegative(owner, name, value):
@@ -63,6 +65,7 @@ def _as_list(parameters):
     return params
 
 
+@builtin("l2")
 class L2(Regularizer):
     """L2 (weight decay) penalty: strength · Σ W², summed over every entry of every tensor.
 
@@ -77,6 +80,7 @@ class L2(Regularizer):
         return _R.sum(p * p)
 
 
+@builtin("l1")
 class L1(Regularizer):
     """L1 penalty: strength · Σ abs(W), which pushes weights to exactly zero (sparsity).
 
@@ -89,6 +93,7 @@ class L1(Regularizer):
         return _R.sum(_E.abs(p))
 
 
+@builtin("elastic_net")
 class ElasticNet(Regularizer):
     """Elastic net, the lecture's mix of L1 and L2: strength · Σ (β W² + abs(W)).
 
@@ -105,9 +110,4 @@ class ElasticNet(Regularizer):
         return _R.sum(self.beta * (p * p) + _E.abs(p))
 
 
-@hookimpl
-def register_regularizers(register):
-    """Register the built-in regularizers."""
-    register("l2", L2)
-    register("l1", L1)
-    register("elastic_net", ElasticNet)
+register_regularizers = builtin.hookimpl()

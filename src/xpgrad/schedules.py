@@ -22,14 +22,18 @@ import inspect
 import math
 import numbers
 
-from .hookspecs import hookimpl
+from .hookspecs import Collector
 
 __all__ = ["ScheduleFactory", "Scheduler", "constant_lr", "cosine_lr", "cosine_restarts_lr", "inverse_sqrt_lr",
            "linear_lr", "lr_function", "step_lr"]
 
+# The functions below join it with @builtin(name); the registry stores each wrapped in its ScheduleFactory.
+builtin = Collector("schedule", wrap=lambda fn: ScheduleFactory(fn))
+
 
 # -- the pure functions -----------------------------------------------------------------------
 
+@builtin("constant")
 def constant_lr(step, lr):
     """α_t = α₀ for every t.
 
@@ -39,6 +43,7 @@ def constant_lr(step, lr):
     return lr
 
 
+@builtin("step")
 def step_lr(step, lr, milestones=(30, 60, 90), gamma=0.1):
     """Step decay: α_t = α₀·γᵏ where k is the number of milestones ≤ t (e.g. ×0.1 at 30, 60 and 90).
 
@@ -48,6 +53,7 @@ def step_lr(step, lr, milestones=(30, 60, 90), gamma=0.1):
     return lr * gamma ** bisect.bisect_right(sorted(milestones), step)
 
 
+@builtin("cosine")
 def cosine_lr(step, lr, total_steps, min_lr=0.0):
     """Cosine decay: α_t = m + ½(α₀ − m)(1 + cos(tπ/T)) for t < T, then m = ``min_lr`` (0 gives the lecture's form).
 
@@ -59,6 +65,7 @@ def cosine_lr(step, lr, total_steps, min_lr=0.0):
     return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(math.pi * step / total_steps))
 
 
+@builtin("linear")
 def linear_lr(step, lr, total_steps, min_lr=0.0):
     """Linear decay: α_t = m + (α₀ − m)(1 − t/T) for t < T, then m = ``min_lr`` (default 0).
 
@@ -70,6 +77,7 @@ def linear_lr(step, lr, total_steps, min_lr=0.0):
     return min_lr + (lr - min_lr) * (1.0 - step / total_steps)
 
 
+@builtin("inverse_sqrt")
 def inverse_sqrt_lr(step, lr):
     """Inverse square root: α_t = α₀ / √(t + 1), with t counted from 0 (so α_0 = α₀).
 
@@ -79,6 +87,7 @@ def inverse_sqrt_lr(step, lr):
     return lr / math.sqrt(step + 1)
 
 
+@builtin("cosine_restarts", aliases=("sgdr",))
 def cosine_restarts_lr(step, lr, period, period_mult=1, min_lr=0.0):
     """SGDR: cosine decay from α₀ to ``min_lr`` over a cycle, then a restart at α₀.
 
@@ -206,7 +215,7 @@ class Scheduler:
 
     def _write(self):
         self._last = self.lr_at(self.last_step)
-        for group, lr in zip(self.optimizer.param_groups, self._last):
+        for group, lr in zip(self.optimizer.param_groups, self._last, strict=False):
             group["lr"] = lr
 
     def step(self) -> None:
@@ -266,15 +275,4 @@ class ScheduleFactory:
         return f"ScheduleFactory({self.__name__})"
 
 
-BUILTINS = {
-    "constant": constant_lr, "step": step_lr, "cosine": cosine_lr, "linear": linear_lr,
-    "inverse_sqrt": inverse_sqrt_lr, "cosine_restarts": cosine_restarts_lr,
-}
-_ALIASES = {"cosine_restarts": ("sgdr",)}
-
-
-@hookimpl
-def register_schedules(register):
-    """Register the built-in schedules."""
-    for name, fn in BUILTINS.items():
-        register(name, ScheduleFactory(fn), aliases=_ALIASES.get(name, ()))
+register_schedules = builtin.hookimpl()

@@ -1,7 +1,7 @@
 """Contract checks for components, for plugin authors' test suites and for xpgrad's own.
 
 Each ``check_*`` looks the component up in the registry by name, runs it on
-every available backend (NumPy, array-api-strict, CuPy when a GPU is usable),
+every available backend (:func:`check_backend` checks a backend) (NumPy, array-api-strict, CuPy when a GPU is usable),
 compares its gradients with central differences in float64
 (:func:`xpgrad.gradcheck`) and checks the contract its kind promises:
 shapes, dtypes, reductions, state round trips. A failure raises
@@ -23,11 +23,12 @@ import numpy as np
 
 from . import backend as _backend
 from . import registry
-from .autograd.creation import tensor
+from .autograd.creation import as_tensor, tensor
 from .autograd.tensor import Tensor
 from .gradcheck import gradcheck
 
-__all__ = ["check_activation", "check_loss", "check_optimizer", "check_regularizer", "check_schedule"]
+__all__ = ["check_activation", "check_backend", "check_loss", "check_optimizer", "check_regularizer",
+           "check_schedule"]
 
 
 def _backends(backends):
@@ -46,7 +47,7 @@ def _fail(kind, name, backend, message):
 
 
 def _dtype_name(t):
-    return _backend._dtype_name(t.dtype)
+    return _backend.dtype_name(t.dtype)
 
 
 def _finite(t):
@@ -123,7 +124,7 @@ def check_loss(name, *, batch=5, num_classes=4, backends=None, **kw):
             if _dtype_name(y) != "float64":
                 _fail("loss", name, b, f"float64 scores gave a loss of dtype {y.dtype}")
             try:
-                gradcheck(lambda s, f=f: f(s, targets), [scores])
+                gradcheck(lambda s, f=f, t=targets: f(s, t), [scores])
             except AssertionError as exc:
                 _fail("loss", name, b, f"gradient check failed with reduction={reduction!r}: {exc}")
         none = out["none"].numpy()
@@ -133,7 +134,7 @@ def check_loss(name, *, batch=5, num_classes=4, backends=None, **kw):
         t32 = targets.astype("float32") if same_shape else targets
         y = registry.loss(name, **kw)(big, t32)
         y.backward()
-        if _dtype_name(y) != "float32" or not (_finite(y) and _finite(Tensor._make(big.grad, big._backend))):
+        if _dtype_name(y) != "float32" or not (_finite(y) and _finite(as_tensor(big.grad, backend=big.backend))):
             _fail("loss", name, b, "float32 scores of +-1e4 gave a non-finite loss or gradient, or a wrong dtype")
     return True
 
@@ -158,7 +159,7 @@ def check_regularizer(name, *, strength=0.1, backends=None, **kw):
         if not np.isclose(registry.regularizer(name, 2 * strength, **kw)(params).item(), 2 * y.item()):
             _fail("regularizer", name, b, "the penalty is not proportional to the strength")
         try:
-            gradcheck(lambda p, q: r([p, q]), params)
+            gradcheck(lambda p, q, r=r: r([p, q]), params)
         except AssertionError as exc:
             _fail("regularizer", name, b, f"gradient check failed: {exc}")
     return True
@@ -184,15 +185,16 @@ def check_optimizer(name, *, steps=5, backends=None, **hparams):
     for b in _backends(backends):
         target = tensor(goal, dtype="float64", backend=b)
 
-        def make():
+        def make(b=b):
             w = tensor(start, dtype="float64", backend=b, requires_grad=True)
             idle = tensor([1.0, 2.0], dtype="float64", backend=b, requires_grad=True)
             return w, idle, registry.optimizer(name, [w, idle], **hparams)
 
-        def run(opt, w, n):
+        def run(opt, w, n, target=target):
+            by_closure = getattr(opt, "needs_closure", False)
             for _ in range(n):
                 if by_closure:
-                    opt.step(lambda: ((w - target) ** 2).sum())
+                    opt.step(lambda: ((w - target) ** 2).sum())  # noqa: B023 (called at once, inside this step)
                 else:
                     opt.zero_grad()
                     ((w - target) ** 2).sum().backward()
@@ -295,3 +297,63 @@ def check_schedule(name, *, lr=0.5, **kw):
                                  f"{optw.param_groups[0]['lr']}, expected {lr * t / 4}")
         schedw.step()
     return True
+
+
+def check_backend(name):
+    """Check backend ``name`` against NumPy: moving data, dtypes, random numbers, scatter-add, gradients.
+
+    Contract: a backend that cannot be used here says so with
+    :class:`~xpgrad.backend.BackendError` (nothing more is checked then);
+    otherwise :meth:`~xpgrad.backend.Backend.asarray` takes lists, NumPy arrays
+    and Tensors in the dtype asked for and ``to_numpy`` gives them back; it
+    recognises its own arrays; random numbers have the shape and dtype asked
+    for and repeat after the same seed; ``index_add`` and ``add_along_axis``
+    sum duplicate indices as ``numpy.add.at`` does; and a small network's
+    gradient on it matches central differences in float64.
+
+    >>> check_backend("array_api_strict")
+    True
+    """
+    try:
+        b = _backend.resolve(name)
+    except _backend.BackendError:
+        return True  # not usable on this machine, and it said so
+    ref = np.arange(6.0).reshape(2, 3) - 2.5
+    for dtype in ("float32", "float64"):
+        for data in (ref.tolist(), ref, tensor(ref, backend="numpy")):
+            a = b.asarray(data, dtype=dtype)
+            if not b.owns(a) or _backend.dtype_name(a.dtype) != dtype or not np.array_equal(b.to_numpy(a), ref):
+                _fail("backend", b.name, b.name, f"asarray({type(data).__name__}, dtype={dtype!r}) did not round-trip "
+                                                 "through to_numpy, or is not recognised by owns()")
+    if _backend.backend_of(a) is not b:
+        _fail("backend", b.name, b.name, "backend_of() of its own array is another backend")
+    draws = []
+    for _ in range(2):
+        b.seed(11)
+        draws.append([b.to_numpy(b.random_normal((3, 2), b.dtype("float32"))),
+                      b.to_numpy(b.random_uniform((4,), b.dtype("float64"))),
+                      b.to_numpy(b.random_integers(0, 5, (5,), b.dtype("int64")))])
+    for x, y, (shape, dt) in zip(*draws, (((3, 2), "float32"), ((4,), "float64"), ((5,), "int64")), strict=True):
+        if x.shape != shape or x.dtype.name != dt or not np.array_equal(x, y):
+            _fail("backend", b.name, b.name, f"random numbers of shape {shape} and dtype {dt} came back as "
+                                             f"{x.shape} {x.dtype}, or differ after the same seed")
+    idx = np.array([0, 2, 0, 1, 0])
+    values = np.arange(10.0).reshape(2, 5)
+    want = np.zeros((2, 3))
+    np.add.at(want, (slice(None), idx), values)
+    got = b.index_add(b.asarray(np.zeros((2, 3))), 1, b.asarray(idx), b.asarray(values))
+    if not np.allclose(b.to_numpy(got), want):
+        _fail("backend", b.name, b.name, f"index_add gave {b.to_numpy(got).tolist()}, numpy.add.at {want.tolist()}")
+    idx2 = np.array([[0, 0], [2, 1]])
+    want2 = np.zeros((2, 3))
+    np.add.at(want2, (np.arange(2)[:, None], idx2), values[:, :2])
+    got2 = b.add_along_axis(b.asarray(np.zeros((2, 3))), b.asarray(idx2), b.asarray(values[:, :2]), 1)
+    if not np.allclose(b.to_numpy(got2), want2):
+        _fail("backend", b.name, b.name, f"add_along_axis gave {b.to_numpy(got2).tolist()}, expected {want2.tolist()}")
+    x, w = _probe((4, 3), b.name), _probe((3, 2), b.name, seed=1)
+    try:
+        gradcheck(lambda x, w: ((x @ w).tanh() * (x @ w)).sum(), [x, w])
+    except AssertionError as exc:
+        _fail("backend", b.name, b.name, f"gradient check of tanh(x @ w) * (x @ w) failed: {exc}")
+    return True
+

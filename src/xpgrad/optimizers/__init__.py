@@ -9,28 +9,11 @@ by subclassing :class:`Optimizer`.
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
 from .adaptive import Adagrad, Adam, AdamW, RMSProp
-from .base import Optimizer
+from .base import Optimizer, builtin
 from .random_search import RandomSearch
 from .sgd import SGD, Momentum, Nesterov
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Momentum", "Nesterov", "Optimizer", "RMSProp", "RandomSearch"]
 
-BUILTINS = {
-    "sgd": (SGD, ()),
-    "momentum": (Momentum, ("sgd_momentum",)),
-    "nesterov": (Nesterov, ()),
-    "adagrad": (Adagrad, ()),
-    "rmsprop": (RMSProp, ()),
-    "adam": (Adam, ()),
-    "adamw": (AdamW, ()),
-    "random_search": (RandomSearch, ()),
-}
-
-
-@hookimpl
-def register_optimizers(register):
-    """Register the built-in optimizers."""
-    for name, (cls, aliases) in BUILTINS.items():
-        register(name, cls, aliases=aliases)
+register_optimizers = builtin.hookimpl()  # every class decorated with @builtin(name) in this package

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import math
 
-from .base import Optimizer
+from .base import Optimizer, builtin
 
 __all__ = ["Adagrad", "Adam", "AdamW", "RMSProp"]
 
 
-def _buffer(state, key, p):
-    buf = state.get(key)
-    if buf is None:
-        buf = state[key] = p._backend.xp.zeros_like(p.data)
-    return buf
+def _zeros(state, p, *keys):
+    """Create the buffers ``keys`` (zeros like ``p``) on the first step.
+
+    Callers then update ``state[key]`` itself, never a local alias of it: see
+    the rule in :mod:`xpgrad.optimizers.base`.
+    """
+    if keys[0] not in state:
+        for key in keys:
+            state[key] = p.backend.xp.zeros_like(p.data)
 
 
+@builtin("adagrad")
 class Adagrad(Optimizer):
     """AdaGrad: s ← s + g², x ← x − lr·g / (√s + eps).
 
@@ -33,11 +38,12 @@ class Adagrad(Optimizer):
     defaults = {"lr": 1e-2, "eps": 1e-10, "weight_decay": 0.0}
 
     def update(self, p, g, state, group):
-        s = _buffer(state, "sum_squares", p)
-        s += g * g
-        p.data -= group["lr"] * g / (p._backend.xp.sqrt(s) + group["eps"])
+        _zeros(state, p, "sum_squares")
+        state["sum_squares"] += g * g
+        p.data -= group["lr"] * g / (p.backend.xp.sqrt(state["sum_squares"]) + group["eps"])
 
 
+@builtin("rmsprop")
 class RMSProp(Optimizer):
     """RMSProp: s ← α·s + (1 − α)·g², x ← x − lr·g / (√s + eps), α = ``alpha`` (the decay rate).
 
@@ -56,12 +62,13 @@ class RMSProp(Optimizer):
 
     def update(self, p, g, state, group):
         a = group["alpha"]
-        s = _buffer(state, "square_avg", p)
-        s *= a
-        s += (1.0 - a) * (g * g)
-        p.data -= group["lr"] * g / (p._backend.xp.sqrt(s) + group["eps"])
+        _zeros(state, p, "square_avg")
+        state["square_avg"] *= a
+        state["square_avg"] += (1.0 - a) * (g * g)
+        p.data -= group["lr"] * g / (p.backend.xp.sqrt(state["square_avg"]) + group["eps"])
 
 
+@builtin("adam")
 class Adam(Optimizer):
     """Adam: running moments with bias correction (β₁, β₂ = ``betas``, t counts steps from 1).
 
@@ -83,16 +90,16 @@ class Adam(Optimizer):
     def update(self, p, g, state, group):
         b1, b2 = group["betas"]
         t = state["step"] = state.get("step", 0) + 1
-        m = _buffer(state, "exp_avg", p)
-        v = _buffer(state, "exp_avg_sq", p)
-        m *= b1
-        m += (1.0 - b1) * g
-        v *= b2
-        v += (1.0 - b2) * (g * g)
-        denom = p._backend.xp.sqrt(v) / math.sqrt(1.0 - b2 ** t) + group["eps"]
-        p.data -= (group["lr"] / (1.0 - b1 ** t)) * m / denom
+        _zeros(state, p, "exp_avg", "exp_avg_sq")
+        state["exp_avg"] *= b1
+        state["exp_avg"] += (1.0 - b1) * g
+        state["exp_avg_sq"] *= b2
+        state["exp_avg_sq"] += (1.0 - b2) * (g * g)
+        denom = p.backend.xp.sqrt(state["exp_avg_sq"]) / math.sqrt(1.0 - b2 ** t) + group["eps"]
+        p.data -= (group["lr"] / (1.0 - b1 ** t)) * state["exp_avg"] / denom
 
 
+@builtin("adamw")
 class AdamW(Adam):
     """AdamW: Adam with decoupled weight decay, x ← x − lr·weight_decay·x before the Adam step.
 

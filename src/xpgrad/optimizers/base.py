@@ -1,4 +1,19 @@
-"""The ``Optimizer`` base class: parameter groups, validation, ``step``, ``zero_grad`` and state."""
+"""The ``Optimizer`` base class: parameter groups, validation, ``step``, ``zero_grad`` and state.
+
+The rule for changing arrays
+----------------------------
+An optimizer changes a parameter or a buffer by *assigning to the place that
+holds it*: ``p.data = ...`` (or ``p.set_(...)``) and ``state["v"] = ...``.
+Augmented assignment to that same place is fine: ``p.data -= lr * g`` and
+``state["v"] *= rho`` are Python's ``place = place.__isub__(...)``, an
+in-place update on NumPy or CuPy and a fresh array assigned back on a backend
+whose arrays are immutable. Never update a *local alias*
+(``v = state["v"]; v *= rho``): on an immutable backend only the local name
+changes and the update is lost without an error. Never write into an array
+(``x[i] = ...``) either; backends that need a scatter offer a method that
+returns its result. ``tests/test_optimizers.py`` runs every built-in
+optimizer on arrays without in-place operators to hold this rule.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +22,12 @@ import numbers
 from .. import backend as _backend
 from ..autograd.function import enable_grad
 from ..autograd.tensor import Tensor
+from ..hookspecs import Collector
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "builtin"]
+
+builtin = Collector("optimizer")
+"""The built-in optimizers: each class joins with ``@builtin(name)`` where it is defined."""
 
 
 def _number(value):
@@ -39,10 +58,12 @@ class Optimizer:
     """Base class of optimizers (PyTorch-style contract).
 
     Subclasses set ``defaults`` (hyperparameter name -> default value) and
-    implement ``update(p, g, state, group)``, which changes ``p.data`` in place
-    from the gradient array ``g`` (already including ``weight_decay·p`` unless
-    the class sets ``decoupled_weight_decay = True``). ``state`` is the
-    parameter's own dict of buffers and ``group`` its parameter group.
+    implement ``update(p, g, state, group)``, which gives ``p.data`` its new
+    value from the gradient array ``g`` (already including ``weight_decay·p``
+    unless the class sets ``decoupled_weight_decay = True``). ``state`` is the
+    parameter's own dict of buffers and ``group`` its parameter group. Assign
+    new values to ``p.data`` and ``state[key]`` (augmented assignment on them
+    is fine), never to a local alias of a buffer: see the module docstring.
 
     Parameters
     ----------
@@ -166,7 +187,8 @@ class Optimizer:
         friendly); buffers are copies of the backend arrays. Parameters are
         numbered in group order, as in PyTorch.
         """
-        index, groups = {}, []
+        index: dict[int, int] = {}
+        groups: list[dict] = []
         for group in self.param_groups:
             ids = []
             for p in group["params"]:
@@ -185,12 +207,12 @@ class Optimizer:
             raise ValueError(f"{name}.load_state_dict: the state has {len(saved)} parameter groups, this optimizer "
                              f"{len(self.param_groups)}")
         params = []
-        for mine, theirs in zip(self.param_groups, saved):
+        for mine, theirs in zip(self.param_groups, saved, strict=True):
             if len(mine["params"]) != len(theirs["params"]):
                 raise ValueError(f"{name}.load_state_dict: a group with {len(theirs['params'])} parameters cannot "
                                  f"load into one with {len(mine['params'])}")
             params.extend(mine["params"])
-        for mine, theirs in zip(self.param_groups, saved):
+        for mine, theirs in zip(self.param_groups, saved, strict=True):
             hp = {k: (tuple(v) if isinstance(v, list) else v) for k, v in theirs.items() if k != "params"}
             self.validate(hp)
             mine.update(hp)
@@ -228,8 +250,6 @@ def _onto(p, value):
     """A saved buffer as a fresh array on ``p``'s backend (floats in ``p``'s dtype)."""
     if not _backend.is_array(value):
         return value
-    b = p._backend
+    b = p.backend
     arr = b.asarray(value)
-    if b.is_floating(arr.dtype) and arr.dtype != p.data.dtype:
-        arr = b.xp.astype(arr, p.data.dtype)
-    return b.xp.asarray(arr, copy=True)
+    return b.asarray(arr, dtype=p.dtype if b.is_floating(arr.dtype) else None, copy=True)

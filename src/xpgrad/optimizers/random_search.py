@@ -5,11 +5,12 @@ from __future__ import annotations
 import numbers
 
 from ..autograd.function import no_grad
-from .base import Optimizer
+from .base import Optimizer, builtin
 
 __all__ = ["RandomSearch"]
 
 
+@builtin("random_search")
 class RandomSearch(Optimizer):
     """Random search: each step samples ``samples`` candidate weight sets and keeps the best seen so far.
 
@@ -45,7 +46,7 @@ class RandomSearch(Optimizer):
         for group in self.param_groups:
             wd = group["weight_decay"]
             if wd:
-                xp = group["params"][0]._backend.xp
+                xp = group["params"][0].backend.xp
                 value += 0.5 * wd * sum(float(xp.sum(p.data * p.data)) for p in group["params"])
         return value
 
@@ -61,18 +62,18 @@ class RandomSearch(Optimizer):
             best = self.state[id(params[0][0])]["best_loss"]
             for _ in range(max(g["samples"] for g in self.param_groups)):
                 for p, group in params:
-                    noise = group["lr"] * p._backend.random_normal(p.shape, p.data.dtype)
+                    noise = group["lr"] * p.backend.random_normal(p.shape, p.data.dtype)
                     p.data = self.state[id(p)]["best"] + noise if group["local"] else noise
                 loss = self._loss(closure)
                 if loss < best:
                     best = loss
                     self._remember(params, loss)
             for p, _ in params:
-                p.data = p._backend.xp.asarray(self.state[id(p)]["best"], copy=True)
+                p.data = p.backend.xp.asarray(self.state[id(p)]["best"], copy=True)
         return best
 
     def _remember(self, params, loss):
         for p, _ in params:
             st = self.state.setdefault(id(p), {})
-            st["best"] = p._backend.xp.asarray(p.data, copy=True)
+            st["best"] = p.backend.xp.asarray(p.data, copy=True)
             st["best_loss"] = loss

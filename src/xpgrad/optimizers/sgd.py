@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from .base import Optimizer
+from .base import Optimizer, builtin
 
 __all__ = ["SGD", "Momentum", "Nesterov"]
 
 
+@builtin("sgd")
 class SGD(Optimizer):
     """Stochastic gradient descent: x ← x − lr·g, with g = ∇f(x) + weight_decay·x.
 
@@ -38,6 +39,7 @@ class SGD(Optimizer):
         return None
 
 
+@builtin("momentum", aliases=("sgd_momentum",))
 class Momentum(Optimizer):
     """SGD with momentum: v ← ρ·v + g, then x ← x − lr·v (ρ = ``momentum``, v starts at 0).
 
@@ -64,18 +66,19 @@ class Momentum(Optimizer):
             raise ValueError(f"Momentum: alternate must be True or False, got {hp['alternate']!r}")
 
     def update(self, p, g, state, group):
-        v = state.get("velocity")
-        if v is None:
-            v = state["velocity"] = p._backend.xp.zeros_like(p.data)
-        v *= group["momentum"]
+        if "velocity" not in state:
+            state["velocity"] = p.backend.xp.zeros_like(p.data)
+        # Augmented assignment on the dict item itself, never on a local alias (module docstring of base).
+        state["velocity"] *= group["momentum"]
         if group["alternate"]:
-            v -= group["lr"] * g
-            p.data += v
+            state["velocity"] -= group["lr"] * g
+            p.data += state["velocity"]
         else:
-            v += g
-            p.data -= group["lr"] * v
+            state["velocity"] += g
+            p.data -= group["lr"] * state["velocity"]
 
 
+@builtin("nesterov")
 class Nesterov(Optimizer):
     """Nesterov momentum in the lecture's look-ahead form.
 
@@ -100,9 +103,7 @@ class Nesterov(Optimizer):
         rho = group["momentum"]
         v = state.get("velocity")
         if v is None:
-            v = state["velocity"] = p._backend.xp.zeros_like(p.data)
-        step = (-rho) * v
-        v *= rho
-        v -= group["lr"] * g
-        step += (1.0 + rho) * v
-        p.data += step
+            v = p.backend.xp.zeros_like(p.data)
+        v_new = rho * v - group["lr"] * g
+        state["velocity"] = v_new
+        p.data += (1.0 + rho) * v_new - rho * v
