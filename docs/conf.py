@@ -18,6 +18,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # ships MathJax 3 with the site: formulas render with no network
     "numpydoc",
     "myst_parser",
     "sphinx_copybutton",
@@ -31,6 +32,12 @@ templates_path = ["_templates"]
 # Markdown: $...$ math, ::: fences, anchors for the headings of every page.
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
+
+# Math: MathJax is served from the site's own _static/mathjax/ (copied there by
+# sphinx-mathjax-offline after the build), never from a CDN, so the pages render offline.
+# Stated here as well as in the extension so that a reader sees where the script comes from;
+# tests/test_docs_build.py checks that no page loads a remote script.
+mathjax_path = "mathjax/tex-chtml.js"
 
 # API reference: stubs are regenerated on every build into api/generated/ (git-ignored).
 autosummary_generate = True
