@@ -239,3 +239,89 @@ def test_random_search_fresh_samples_have_scale_lr():
     opt = xpgrad.optimizer("random_search", [w], lr=0.01)
     opt.step(lambda: -(w * w).sum())  # rewards large weights, so the sample replaces the zeros
     assert np.std(w.numpy()) == pytest.approx(0.01, rel=0.1)
+
+
+# -- the rule for changing arrays: every optimizer works on a backend whose arrays are immutable ---------
+
+_INPLACE = ("__iadd__", "__isub__", "__imul__", "__itruediv__", "__ipow__", "__ifloordiv__", "__imod__",
+            "__imatmul__", "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__")
+
+
+@pytest.fixture
+def immutable_strict(monkeypatch):
+    """array-api-strict arrays without in-place operators or item assignment, as on an immutable-array library.
+
+    Without ``__iadd__`` and friends, Python turns ``x += y`` into ``x = x + y``: an update through the
+    place that holds the array (``p.data -= ...``, ``state["v"] *= ...``) still lands, while one through
+    a local alias (``v = state["v"]; v *= rho``) is silently lost, exactly as with JAX arrays.
+    """
+    import array_api_strict
+
+    cls = type(array_api_strict.asarray(0.0))
+    for name in _INPLACE:
+        monkeypatch.delattr(cls, name)
+
+    def refuse(self, key, value):
+        raise TypeError("this test backend's arrays are immutable: x[...] = value is not allowed")
+
+    monkeypatch.setattr(cls, "__setitem__", refuse)
+    return array_api_strict
+
+
+def test_immutable_strict_loses_updates_through_an_alias(immutable_strict):
+    # The fixture must make the bug this rule prevents visible, or the test below proves nothing.
+    state = {"v": immutable_strict.asarray([1.0, 2.0])}
+    v = state["v"]
+    v *= 3.0
+    assert float(state["v"][1]) == 2.0  # lost: only the local name moved
+    state["v"] *= 3.0
+    assert float(state["v"][1]) == 6.0  # through the place: kept
+    with pytest.raises(TypeError, match="immutable"):
+        state["v"][0] = 0.0
+
+
+BUILTIN_OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "random_search"]
+IMMUTABLE_HP = {"sgd": {"lr": 0.1, "weight_decay": 0.1}, "momentum": {"lr": 0.1}, "nesterov": {"lr": 0.1},
+                "adagrad": {"lr": 0.3}, "rmsprop": {"lr": 0.01}, "adam": {"lr": 0.1}, "adamw": {"lr": 0.1},
+                "random_search": {"lr": 0.5, "samples": 3, "local": True}}
+
+
+def _run_on(backend, name, hp, steps=6):
+    """``steps`` updates of f(w) = Σ c·w² with gradients set by hand (no backward: only the optimizer runs)."""
+    xpgrad.manual_seed(3)
+    w = xpgrad.tensor(W0, dtype="float64", backend=backend, requires_grad=True)
+    c = w.backend.asarray(np.array([[1.0, 2.0], [3.0, 0.5]]), dtype="float64")
+    opt = xpgrad.optimizer(name, [w], **hp)
+    for _ in range(steps):
+        if opt.needs_closure:
+            with xpgrad.no_grad():
+                opt.step(lambda: (w * w * xpgrad.as_tensor(c, backend=w.backend)).sum())
+        else:
+            w.grad = 2.0 * c * w.data
+            opt.step()
+    return w.numpy(), opt
+
+
+def test_builtin_names_match_the_registry():
+    from xpgrad import registry
+
+    assert sorted(BUILTIN_OPTIMIZERS) == sorted(e.name for e in registry.describe("optimizer")
+                                                if e.distribution == "xpgrad")
+    alternate = {**IMMUTABLE_HP, "momentum": {"lr": 0.1, "alternate": True}}
+    assert set(alternate) == set(BUILTIN_OPTIMIZERS)
+
+
+@pytest.mark.parametrize("alternate", [False, True])
+@pytest.mark.parametrize("name", BUILTIN_OPTIMIZERS)
+def test_every_builtin_optimizer_updates_immutable_arrays(immutable_strict, name, alternate):
+    if alternate and name != "momentum":
+        pytest.skip("only momentum has an alternate form")
+    hp = {**IMMUTABLE_HP[name], **({"alternate": True} if alternate else {})}
+    want, _ = _run_on("numpy", name, hp)
+    got, opt = _run_on("array_api_strict", name, hp)
+    assert not np.allclose(want, W0)  # the steps moved the weights
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    for buffers in opt.state.values():  # every array buffer holds the value it should, on the strict backend
+        for key, value in buffers.items():
+            if xpgrad.backend.is_array(value):
+                assert xpgrad.backend.backend_of(value) == "array_api_strict", key

@@ -79,17 +79,18 @@ class Lion(Optimizer):
     decoupled_weight_decay = True
 
     def update(self, p, g, state, group):
-        xp = p._backend.xp
+        xp = p.backend.xp  # the raw array-API namespace of p's backend (public API)
         b1, b2 = group["betas"]
         m = state.get("exp_avg")
         if m is None:
-            m = state["exp_avg"] = xp.zeros_like(p.data)
+            m = xp.zeros_like(p.data)
         direction = xp.sign(b1 * m + (1.0 - b1) * g)
         if group["weight_decay"]:
             p.data *= 1.0 - group["lr"] * group["weight_decay"]
         p.data -= group["lr"] * direction
-        m *= b2
-        m += (1.0 - b2) * g
+        # Assign the new buffer to its place: `m *= b2` on the local name would be lost on a
+        # backend with immutable arrays (see "Writing an optimizer" in the optimizers guide).
+        state["exp_avg"] = b2 * m + (1.0 - b2) * g
 
 
 def one_cycle(step, lr, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
