@@ -154,3 +154,82 @@ def test_scaffolded_plugin_works_and_its_test_passes(tmp_path, monkeypatch):
         registry.reload()
         for name in ("xpgrad_demo_acts", "xpgrad_demo_acts.plugin"):
             sys.modules.pop(name, None)
+
+
+BACKEND = '''
+import xpgrad
+from xpgrad.backend import NumpyBackend
+
+
+class PluginBackend(NumpyBackend):
+    """NumPy under a plugin's name."""
+
+
+@xpgrad.hookimpl
+def register_backends(register):
+    register("{prefix}_be", PluginBackend, aliases=("{prefix}_alias",))
+'''
+
+BROKEN_BACKEND = {
+    "not_a_backend": "import xpgrad\n@xpgrad.hookimpl\ndef register_backends(register):\n    register('{prefix}_be', int)\n",
+    "raises": ("import xpgrad\n@xpgrad.hookimpl\ndef register_backends(register):\n"
+               "    raise RuntimeError('boom {prefix}')\n"),
+    "duplicate": ("import xpgrad\nfrom xpgrad.backend import NumpyBackend\n@xpgrad.hookimpl\n"
+                  "def register_backends(register):\n    register('{prefix}_be', NumpyBackend)\n"
+                  "    register('numpy', NumpyBackend)\n"),
+}
+
+
+@pytest.fixture
+def retired_backends():
+    """Backend names a test's plugins add; made unusable afterwards, so later tests do not run on them."""
+    names = []
+    yield names.append
+
+    class Retired(xpgrad.backend.Backend):
+        def load(self):
+            raise xpgrad.backend.BackendError(f"backend {self.name!r} belonged to a finished test")
+
+    for name in names:
+        xpgrad.backend.register_backend(name, Retired, override=True)
+
+
+def test_backend_plugin_from_an_entry_point_trains_and_is_listed(site, retired_backends, capsys):
+    from xpgrad.cli import main
+
+    prefix, dist = site(BACKEND)
+    retired_backends(f"{prefix}_be")
+    assert main(["train", "--backend", f"{prefix}_alias", "--epochs", "2", "--quiet"]) == 0
+    assert "final train accuracy" in capsys.readouterr().out
+    info = xpgrad.backend.registered_backends()[f"{prefix}_be"]
+    assert (info.plugin, info.distribution) == (prefix, dist)
+    assert (registry.backends[f"{prefix}_be"].plugin, registry.backends[f"{prefix}_be"].distribution) == (prefix, dist)
+    assert main(["info"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith(f"{prefix}_be:"))
+    assert f"available  (plugin {prefix} [{dist}], aliases {prefix}_alias)" in line
+    with xpgrad.use_backend(f"{prefix}_be"):
+        assert xpgrad.tensor([1.0, 2.0]).backend == f"{prefix}_be"
+
+
+def test_unknown_backend_option_lists_the_plugin_backends(site, retired_backends, capsys):
+    from xpgrad.cli import main
+
+    prefix, _ = site(BACKEND)
+    retired_backends(f"{prefix}_be")
+    assert main(["train", "--backend", "nope", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown backend 'nope'" in err and f"{prefix}_be" in err and "array_api_strict" in err
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN_BACKEND))
+def test_broken_backend_plugin_warns_and_the_rest_works(site, retired_backends, kind):
+    good, _ = site(GOOD)
+    bad, bad_dist = site(BROKEN_BACKEND[kind])
+    retired_backends(f"{bad}_be")  # a no-op if it was never registered
+    with pytest.warns(PluginWarning, match=f"{bad_dist}") as record:
+        assert f"{good}_act" in registry.activations
+    assert any(bad in str(w.message) for w in record)
+    assert f"{bad}_be" not in registry.backends and not xpgrad.plugin_manager().has_plugin(bad)
+    assert f"{bad}_be" not in xpgrad.backend.available_backends()
+    assert xpgrad.backend.registered_backends()["numpy"].cls is xpgrad.backend.NumpyBackend
+    assert (xpgrad.tensor([1.0, 2.0]) * 2).tolist() == [2.0, 4.0]

@@ -203,3 +203,139 @@ def test_import_xpgrad_does_not_import_pluggy_or_load_plugins():
             "assert 'xpgrad.registry' not in sys.modules; xpgrad.registry.activations['relu']; "
             "assert 'pluggy' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- kinds listed once, built-ins registered where they are defined ----------------------------------------
+
+def test_kinds_are_listed_once_and_everything_derives_from_them():
+    from xpgrad import cli, hookspecs
+
+    specs = sorted(n for n in dir(hookspecs) if n.startswith("register_"))
+    assert specs == sorted(registry.kind(k).hook for k in registry.KINDS)
+    assert registry.BUILTIN_PLUGINS == tuple(registry.kind(k).builtin_module for k in registry.KINDS)
+    assert [registry.table(k).kind for k in registry.KINDS] == list(registry.KINDS)
+    kind_option = next(a for a in cli.build_parser()._subparsers._group_actions[0].choices["list"]._actions
+                       if a.dest == "kind")
+    assert tuple(kind_option.choices) == registry.KINDS
+    with pytest.raises(ValueError, match="unknown component kind 'layer'; use one of backend, activation"):
+        registry.kind("layer")
+
+
+def test_builtins_register_at_their_definition_site():
+    from xpgrad import activations, losses, optimizers, schedules
+
+    assert registry.activations["relu"].obj is activations.relu
+    assert registry.losses["bce"].obj is losses.binary_cross_entropy
+    assert registry.optimizers["sgd_momentum"].obj is optimizers.Momentum
+    assert registry.schedules["cosine"].obj.fn is schedules.cosine_lr  # wrapped in its ScheduleFactory
+    assert registry.backends["np"].obj is xpgrad.backend.NumpyBackend
+    assert registry.backends["numpy"].plugin == "xpgrad.backend.builtins"
+
+
+def test_collector_decorates_and_makes_the_hook(pm):
+    from xpgrad.hookspecs import Collector
+
+    builtin = Collector("loss", wrap=lambda f: f)
+
+    @builtin(aliases="l_one")
+    def l1_loss(scores, targets, *, reduction="mean"):
+        """|s − t|."""
+        return abs(scores - targets).mean()
+
+    class Module:
+        register_losses = builtin.hookimpl()
+
+    assert l1_loss.__name__ == "l1_loss" and builtin.names() == ["l1_loss"]
+    pm.register(Module, name="collected")
+    assert registry.losses["l_one"].obj is l1_loss and registry.losses["l1_loss"].plugin == "collected"
+    with pytest.raises(ValueError, match="unknown component kind"):
+        Collector("losses")
+
+
+def test_ensure_loaded_is_idempotent_and_thread_safe():
+    import threading
+
+    registry.reload()
+    seen, errors = [], []
+
+    def worker():
+        try:
+            registry.ensure_loaded()
+            seen.append((xpgrad.plugin_manager(), len(registry.activations), len(registry.backends)))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors and len(seen) == 8
+    assert len(set(seen)) == 1  # one manager, whole tables, whatever thread came first
+    registry.ensure_loaded()
+    assert seen[0][0] is xpgrad.plugin_manager()
+
+
+# -- backends registered by plugins ----------------------------------------------------------------------
+
+class Retired(xpgrad.backend.Backend):
+    """What a test's backend name points to afterwards: listed, but not usable (so no other test runs on it)."""
+
+    def load(self):
+        raise xpgrad.backend.BackendError(f"backend {self.name!r} was registered by a test that has finished")
+
+
+@pytest.fixture
+def retire():
+    """Names of backends a test registers; they are retired at the end (the backend table keeps names)."""
+    names = []
+    yield names.append
+    for name in names:
+        xpgrad.backend.register_backend(name, Retired, override=True)
+    assert not set(names) & set(xpgrad.backend.available_backends())
+
+
+def _backend_plugin(name, cls, **kw):
+    class BackendPlugin:
+        @xpgrad.hookimpl
+        def register_backends(self, register):
+            register(name, cls, **kw)
+
+    return BackendPlugin()
+
+
+def test_in_process_backend_plugin_is_usable(pm, retire):
+    class TracedNumpy(xpgrad.backend.NumpyBackend):
+        """NumPy under another name."""
+
+    retire("traced_np_reg")
+    pm.register(_backend_plugin("traced_np_reg", TracedNumpy, aliases=("tnp_reg",)), name="tracer")
+    info = xpgrad.backend.registered_backends()["traced_np_reg"]
+    assert (info.cls, info.plugin, info.aliases) == (TracedNumpy, "tracer", ("tnp_reg",))
+    assert registry.backends["tnp_reg"].plugin == "tracer"
+    t = xpgrad.tensor([1.0, 2.0], backend="tnp_reg")
+    assert t.backend == "traced_np_reg" and isinstance(t.backend, TracedNumpy)
+    assert (t * t).sum().item() == 5.0
+    assert xpgrad.testing.check_backend("traced_np_reg")
+
+
+def test_backend_plugin_duplicates_and_bad_classes_are_refused(pm):
+    with pytest.raises(DuplicateComponentError, match="'numpy'.*'xpgrad.backend.builtins'.*'clash'"):
+        pm.register(_backend_plugin("numpy", xpgrad.backend.NumpyBackend), name="clash")
+    assert not pm.has_plugin("clash")
+    with pytest.raises(TypeError, match="subclass of xpgrad.backend.Backend"):
+        pm.register(_backend_plugin("not_a_backend", dict), name="bad")
+    assert "not_a_backend" not in registry.backends
+
+
+def test_check_backend_catches_a_wrong_scatter_add(pm, retire):
+    class NoDuplicates(xpgrad.backend.NumpyBackend):
+        def index_add(self, out, axis, indices, values):
+            out = out.copy()
+            out[(slice(None),) * axis + (indices,)] += values  # drops repeated indices
+            return out
+
+    retire("no_dup_reg")
+    pm.register(_backend_plugin("no_dup_reg", NoDuplicates), name="nodup")
+    with pytest.raises(AssertionError, match="backend 'no_dup_reg'.*index_add"):
+        xpgrad.testing.check_backend("no_dup_reg")

@@ -57,6 +57,7 @@ def _one_line(message) -> str:
 def _info(args) -> int:
     print(f"xpgrad {__version__}")
     print(f"current backend: {B.get_backend()}")
+    _load_plugins()
     for name, info in B.registered_backends().items():  # built-ins and plugins' backends alike
         try:
             B.resolve(name)
@@ -72,8 +73,16 @@ def _info(args) -> int:
     return 0
 
 
+def _load_plugins() -> None:
+    """Load every plugin now (idempotent), so the backend table includes the plugins' backends."""
+    from . import registry
+
+    registry.ensure_loaded()
+
+
 def _backend_option(name: str) -> str:
     """The canonical name of ``--backend name``, checked against the backend table once plugins are loaded."""
+    _load_plugins()
     table = B.registered_backends()
     try:
         canonical = B.canonical_name(name)
