@@ -171,7 +171,8 @@ def register_backends(register):
 '''
 
 BROKEN_BACKEND = {
-    "not_a_backend": "import xpgrad\n@xpgrad.hookimpl\ndef register_backends(register):\n    register('{prefix}_be', int)\n",
+    "not_a_backend": ("import xpgrad\n@xpgrad.hookimpl\ndef register_backends(register):\n"
+                      "    register('{prefix}_be', int)\n"),
     "raises": ("import xpgrad\n@xpgrad.hookimpl\ndef register_backends(register):\n"
                "    raise RuntimeError('boom {prefix}')\n"),
     "duplicate": ("import xpgrad\nfrom xpgrad.backend import NumpyBackend\n@xpgrad.hookimpl\n"

@@ -63,6 +63,10 @@ class UnknownComponentError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+# Defined here, beside the hooks that raise them, but documented, raised and caught as registry errors.
+PluginWarning.__module__ = DuplicateComponentError.__module__ = UnknownComponentError.__module__ = "xpgrad.registry"
+
+
 @hookspec
 def register_activations(register):
     """Add activations: ``register(name, fn)`` where ``fn(x, **hyperparameters) -> Tensor``.
