@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 import xpgrad
+from xpgrad import backend as B
 from xpgrad import data
 from xpgrad.data import DataLoader, files
+from xpgrad.data.loader import as_batch
 
 # -- generated datasets ---------------------------------------------------------------------------
 
@@ -420,3 +422,37 @@ def test_loader_errors():
     with pytest.raises(ValueError, match="scalar"):
         DataLoader(np.float64(1.0), y)
     assert "batch_size=10" in repr(DataLoader(X, y))
+
+
+def test_dtype_argument_and_batches_override(cpu_backend):
+    X, y = _xy()
+    loader = DataLoader(X.astype(np.float32), y.astype(np.int16), batch_size=4, dtype="float64")
+    xb, yb = next(iter(loader))
+    assert B.dtype_name(xb.dtype) == "float64" and B.dtype_name(yb.dtype) == "int64"
+    np.testing.assert_array_equal(xb.numpy(), X[:4])
+    xb, _ = next(loader.batches("float32"))  # what fit does with the model's dtype
+    assert B.dtype_name(xb.dtype) == "float32"
+    assert B.dtype_name(next(iter(loader))[0].dtype) == "float64"  # the cache follows the dtype back
+    onehot = np.eye(3)[y]
+    _, yb = next(DataLoader(X, onehot, batch_size=2, dtype=np.float64).batches())
+    assert B.dtype_name(yb.dtype) == "float64" and yb.shape == (2, 3)  # float targets follow the float rule
+    with pytest.raises(ValueError, match="float dtype.*'int32'"):
+        DataLoader(X, y, dtype="int32")
+
+
+def test_converted_data_is_kept_between_passes():
+    X, y = _xy()
+    loader = DataLoader(X, y, batch_size=10)
+    first, second = next(iter(loader))[0], next(iter(loader))[0]
+    assert first.data.base is not None and first.data.base is second.data.base  # views of one converted copy
+    same = DataLoader(X.astype(np.float32), y, batch_size=10)
+    assert next(iter(same))[0].data.base is same.X  # already float32 NumPy: no copy at all
+
+
+def test_as_batch_applies_the_same_rule(cpu_backend):
+    xb, yb = as_batch(np.ones((3, 2)), [1, 0, 2], dtype="float64")
+    assert xb.backend == cpu_backend and B.dtype_name(xb.dtype) == "float64" and B.dtype_name(yb.dtype) == "int64"
+    mask = as_batch(np.ones((2, 2), dtype=np.float32), np.array([True, False]))[1]
+    assert B.dtype_name(mask.dtype) == "bool"
+    with pytest.raises(ValueError, match=r"x of shape \(3, 2\) and y of shape \(2,\).*one row per sample"):
+        as_batch(np.ones((3, 2)), np.zeros(2))

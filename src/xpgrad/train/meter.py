@@ -17,6 +17,9 @@ from .history import History, NonFiniteLossError
 
 __all__ = ["EpochMeter", "correct_count"]
 
+# Whether a target dtype is floating, per dtype object: ``isdtype`` costs microseconds and this runs every step.
+_FLOAT_TARGETS: dict = {}
+
 
 def correct_count(xp: Any, scores: Any, targets: Any) -> Any:
     """Number of rows whose predicted class is the label, as a 0-d int64 array (not read back).
@@ -29,7 +32,10 @@ def correct_count(xp: Any, scores: Any, targets: Any) -> Any:
     >>> int(correct_count(np, np.array([[2.0, 1.0], [0.0, 3.0]]), np.array([0, 0])))
     1
     """
-    if xp.isdtype(targets.dtype, "real floating"):
+    floating = _FLOAT_TARGETS.get(targets.dtype)
+    if floating is None:
+        floating = _FLOAT_TARGETS[targets.dtype] = bool(xp.isdtype(targets.dtype, "real floating"))
+    if floating:
         if targets.ndim == 2 and targets.shape[1] > 1:
             targets = xp.argmax(targets, axis=-1)
         else:
