@@ -48,12 +48,29 @@ def _t(array, requires_grad=False):
 
 # -- Linear --------------------------------------------------------------------------------------
 
-def test_linear_matches_x_w_plus_b(backend):
+def test_linear_matches_x_wT_plus_b(backend):
     layer = nn.Linear(3, 2, dtype="float64")
+    assert layer.weight.shape == (2, 3)  # PyTorch's (out_features, in_features)
     x = _x(4, 3)
-    want = x.numpy() @ layer.weight.numpy() + layer.bias.numpy()
+    want = x.numpy() @ layer.weight.numpy().T + layer.bias.numpy()
     np.testing.assert_allclose(layer(x).numpy(), want, rtol=1e-12)
     assert layer(x).backend == backend
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_linear_gradients_are_g_W_gT_x_and_row_sums(cpu_backend, relu):
+    layer = nn.Linear(3, 2, dtype="float64")
+    x = _x(4, 3)
+    g = np.random.default_rng(3).standard_normal((4, 2))
+    y = layer.forward_relu(x) if relu else layer(x)
+    (y * _t(g)).sum().backward()
+    W, xn = layer.weight.numpy(), x.numpy()
+    if relu:
+        g = g * (xn @ W.T + layer.bias.numpy() > 0)
+    np.testing.assert_allclose(xpgrad.backend.to_numpy(x.grad), g @ W, rtol=1e-12)
+    np.testing.assert_allclose(xpgrad.backend.to_numpy(layer.weight.grad), g.T @ xn, rtol=1e-12)
+    np.testing.assert_allclose(xpgrad.backend.to_numpy(layer.bias.grad), g.sum(0), rtol=1e-12)
+    assert layer.weight.grad.shape == (2, 3)
 
 
 def test_linear_gradcheck(cpu_backend):
@@ -126,7 +143,8 @@ def test_maxout_is_max_of_affine_pieces(backend):
     m.bias.data = m.bias.data + xpgrad.arange(6, dtype="float64").data * 0.1
     x = _x(5, 3)
     W, b = m.weight.numpy(), m.bias.numpy()
-    pieces = [x.numpy() @ W[:, k * 2:(k + 1) * 2] + b[k * 2:(k + 1) * 2] for k in range(3)]
+    assert W.shape == (6, 3)  # (pieces * out_features, in_features), the layout of Linear
+    pieces = [x.numpy() @ W[k * 2:(k + 1) * 2].T + b[k * 2:(k + 1) * 2] for k in range(3)]
     np.testing.assert_allclose(m(x).numpy(), np.maximum.reduce(pieces), rtol=1e-12)
 
 
@@ -267,6 +285,14 @@ def test_sequential_gradcheck_through_several_layers(cpu_backend):
     net = nn.Sequential(nn.Linear(3, 4, dtype="float64"), nn.BatchNorm1d(4, dtype="float64"), nn.Tanh(),
                         nn.Maxout(4, 3, dtype="float64"), nn.ELU(), nn.Linear(3, 2, dtype="float64"))
     check_module(net, _x(5, 3))
+
+
+@pytest.mark.parametrize("xshape", [(5, 3), (2, 5, 3)])
+def test_fused_linear_relu_gradcheck_in_a_sequential(cpu_backend, xshape):
+    net = nn.Sequential(nn.Linear(3, 4, dtype="float64"), nn.ReLU(), nn.Linear(4, 2, dtype="float64"), nn.ReLU())
+    assert sum(not isinstance(step, nn.Module) for step in net._make_plan()) == 2  # both pairs fused
+    net[0].bias.data = net[0].bias.data + 0.1
+    check_module(net, _x(*xshape))
 
 
 def test_a_small_network_learns_xor_like_data():

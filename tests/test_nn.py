@@ -195,24 +195,26 @@ def test_load_reports_every_problem_at_once_and_changes_nothing():
     with pytest.raises(nn.StateDictError) as info:
         model.load_state_dict(bad)
     msg = str(info.value)
-    for piece in ["'0.bias'", "'1.running_var'", "'extra.weight'", "'2.weight'", "(4, 3)", "(5, 3)", "'1.weight'",
+    for piece in ["'0.bias'", "'1.running_var'", "'extra.weight'", "'2.weight'", "(3, 4)", "(5, 3)", "'1.weight'",
                   "nothing was changed", "Sequential"]:
         assert piece in msg, piece
     e = info.value
     assert e.missing == ["0.bias", "1.running_var"] and e.unexpected == ["extra.weight"]
-    assert e.mismatched == {"2.weight": ((4, 3), (5, 3))} and list(e.unreadable) == ["1.weight"]
+    assert e.mismatched == {"2.weight": ((3, 4), (5, 3))} and list(e.unreadable) == ["1.weight"]
+    assert "transposed?" not in msg  # (5, 3) is not (3, 4) turned around
     after = _snapshot(model)
     assert all(np.array_equal(before[k], after[k]) for k in before)
 
 
 def test_non_strict_skips_missing_and_unexpected_but_not_wrong_shapes():
     model = nn.Linear(2, 3)
-    w = np.ones((2, 3), dtype=np.float32)
+    w = np.ones((3, 2), dtype=np.float32)
     result = model.load_state_dict({"weight": w, "other": np.zeros(2)}, strict=False)
     assert result.missing_keys == ["bias"] and result.unexpected_keys == ["other"]
     np.testing.assert_array_equal(model.weight.numpy(), w)
-    with pytest.raises(nn.StateDictError, match="wrong shape for 'weight'"):
-        model.load_state_dict({"weight": np.ones((3, 2))}, strict=False)
+    # An (in, out) weight, the layout of xpgrad before PyTorch's: the message says it looks transposed.
+    with pytest.raises(nn.StateDictError, match=r"wrong shape for 'weight'.*\(2, 3\) \(transposed\?"):
+        model.load_state_dict({"weight": np.ones((2, 3))}, strict=False)
     with pytest.raises(TypeError, match="mapping"):
         model.load_state_dict([("weight", w)])
 
@@ -271,16 +273,18 @@ def test_initializers_are_seeded_by_manual_seed(cpu_backend):
     assert not np.array_equal(a, nn.Linear(5, 4).weight.numpy())
 
 
-@pytest.mark.parametrize("name, var", [("kaiming", 2 / 400), ("xavier", 2 / 700), ("normal", 1e-4)])
+@pytest.mark.parametrize("name, var", [("kaiming", 2 / 300), ("xavier", 2 / 700), ("normal", 1e-4)])
 def test_initializer_variances(name, var):
-    w = init.get(name)((400, 300), dtype="float64").numpy()
+    w = init.get(name)((400, 300), dtype="float64").numpy()  # (out, in): fan_in 300, as torch.nn.init
     assert abs(w.mean()) < 0.01 * np.sqrt(var) * 10
     assert w.var() == pytest.approx(var, rel=0.02)
 
 
 def test_zeros_init_named_lookup_and_errors():
     assert not nn.Linear(3, 2, init="zeros").weight.numpy().any()
-    assert init.get("glorot") is init.xavier and init.fans((7,)) == (7, 7) and init.fans((2, 3, 4)) == (3, 4)
+    assert init.get("glorot") is init.xavier and init.fans((7,)) == (7, 7)
+    assert init.fans((3, 5)) == (5, 3) and init.fans((2, 3, 4)) == (12, 8)  # PyTorch: (out, in, *kernel)
+    assert init.ones((2,), dtype="float64").tolist() == [1.0, 1.0] and init.get("ones") is init.ones
     with pytest.raises(ValueError, match="unknown initializer 'uniformish'"):
         nn.Linear(2, 2, init="uniformish")
     with pytest.raises(ValueError, match="std"):
@@ -299,7 +303,7 @@ def test_layer_argument_errors():
 
 def test_to_numpy_of_state_dict_values_works_on_every_backend(cpu_backend):
     sd = nn.Linear(2, 3).state_dict()
-    assert to_numpy(sd["weight"].data).shape == (2, 3)
+    assert to_numpy(sd["weight"].data).shape == (3, 2)
 
 
 def test_deepcopy_and_pickle_give_independent_models():
@@ -310,7 +314,7 @@ def test_deepcopy_and_pickle_give_independent_models():
     for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
         w = clone[0].weight
         assert isinstance(w, nn.Parameter) and w.requires_grad and w is not model[0].weight
-        assert w._backend is model[0].weight._backend  # backends stay per-process singletons
+        assert w.backend is model[0].weight.backend  # backends stay per-process singletons
         np.testing.assert_array_equal(w.numpy(), model[0].weight.numpy())
         w.data[0, 0] = 99.0
         assert model[0].weight.numpy()[0, 0] != 99.0

@@ -47,6 +47,22 @@ class Activation(Module):
         return ", ".join(args + [f"{k}={v!r}" for k, v in self.kwargs.items()])
 
 
+def is_builtin_relu(m) -> bool:
+    """True for ``nn.ReLU()`` or ``nn.Activation("relu")`` bound to the built-in relu, with its own forward.
+
+    A plugin may register its own ``"relu"``, and an instance may have a
+    patched ``forward``; layers that fuse with a following ReLU
+    (:meth:`xpgrad.nn.Linear.fuse_next`) must not fuse with those.
+
+    >>> from xpgrad import nn
+    >>> is_builtin_relu(nn.ReLU()), is_builtin_relu(nn.Tanh())
+    (True, False)
+    """
+    from ..activations import relu
+
+    return (type(m) in (ReLU, Activation) and "forward" not in m.__dict__ and m.__dict__.get("fn") is relu)
+
+
 class ReLU(Activation):
     """ReLU layer: max(0, x) elementwise (registry name ``"relu"``).
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..autograd.function import Function
-from ..autograd.tensor import Tensor
 from . import init as _init
 from .linear import _check_features
 from .module import Module
@@ -98,11 +97,10 @@ class BatchNorm1d(Module):
             raise ValueError(f"BatchNorm1d eps must be > 0, got {eps!r}")
         self.num_features, self.momentum, self.eps = num_features, float(momentum), float(eps)
         zeros = _init.zeros((num_features,), dtype=dtype, backend=backend)
-        ones = Tensor._make(zeros._backend.xp.ones_like(zeros.data), zeros._backend)
-        self.weight = Parameter(ones)
+        self.weight = Parameter(_init.ones((num_features,), dtype=dtype, backend=backend))
         self.bias = Parameter(_init.zeros((num_features,), dtype=dtype, backend=backend))
         self.register_buffer("running_mean", zeros)
-        self.register_buffer("running_var", Tensor._make(zeros._backend.xp.ones_like(zeros.data), zeros._backend))
+        self.register_buffer("running_var", _init.ones((num_features,), dtype=dtype, backend=backend))
 
     @property
     def gamma(self) -> Parameter:
@@ -125,7 +123,7 @@ class BatchNorm1d(Module):
         if n < 2:
             raise ValueError(f"BatchNorm1d needs more than one example per batch in training mode, got input of "
                              f"shape {x.shape}; use a larger batch or call model.eval()")
-        xp = x._backend.xp
+        xp = x.backend.xp
         mean = xp.mean(x.data, axis=0)
         var = xp.var(x.data, axis=0)
         m = self.momentum

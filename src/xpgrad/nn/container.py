@@ -48,24 +48,22 @@ class Sequential(Module):
         return x
 
     def _make_plan(self):
-        """The callables ``forward`` runs: the children, with each plain Linear→ReLU pair fused.
+        """The callables ``forward`` runs: the children, with each pair a layer offers to fuse fused.
 
-        A fused pair is one graph node (:meth:`Linear.forward_relu`) and gives
-        the same values and gradients as the two layers; layers with their own
-        ``forward`` (subclasses, patched instances) are always called as they are.
+        Each child is asked :meth:`Module.fuse_next` about the child after it
+        (a plain Linear fuses with a following built-in ReLU into one graph
+        node); the answer replaces the pair and gives the same values and
+        gradients.
         """
-        from .linear import Linear
-
         mods = [m for m in self._modules.values() if m is not None]
         plan, i = [], 0
         while i < len(mods):
-            m = mods[i]
-            nxt = mods[i + 1] if i + 1 < len(mods) else None
-            if type(m) is Linear and "forward" not in m.__dict__ and _is_builtin_relu(nxt):
-                plan.append(m.forward_relu)
+            fused = mods[i].fuse_next(mods[i + 1]) if i + 1 < len(mods) else None
+            if fused is not None:
+                plan.append(fused)
                 i += 2
             else:
-                plan.append(m)
+                plan.append(mods[i])
                 i += 1
         self.__dict__["_plan"] = plan
         return plan
@@ -102,14 +100,6 @@ class Sequential(Module):
         except (IndexError, TypeError):
             raise IndexError(f"Sequential index {index!r} out of range for {len(names)} layers") from None
         self._store(self._modules, name, _check(module, index))  # in place: the order is kept
-
-
-def _is_builtin_relu(m):
-    """True for ``nn.ReLU()`` or ``nn.Activation("relu")`` bound to the built-in relu (not a plugin's override)."""
-    from ..activations import relu
-    from .activation import Activation, ReLU
-
-    return (type(m) in (ReLU, Activation) and "forward" not in m.__dict__ and m.__dict__.get("fn") is relu)
 
 
 def _check(m, where):

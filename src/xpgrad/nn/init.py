@@ -1,40 +1,57 @@
 """Weight initializers, drawn from the backend's generator (seeded by :func:`xpgrad.manual_seed`).
 
 Each initializer is a function ``init(shape, *, dtype=None, backend=None) -> Tensor``.
-A weight of shape ``(fan_in, fan_out)`` (the layout of :class:`~xpgrad.nn.Linear`)
-maps ``fan_in`` inputs to ``fan_out`` outputs; for more dimensions the last two
-axes are used. Layers take an initializer by name or as such a function, e.g.
-``functools.partial(init.normal, std=0.1)``.
+Shapes follow PyTorch: a weight of shape ``(out, in)`` (the layout of
+:class:`~xpgrad.nn.Linear`) maps ``fan_in = in`` inputs to ``fan_out = out``
+outputs; axes after the first two (a convolution's kernel) multiply both, as
+in ``torch.nn.init``. Layers take an initializer by name or as such a
+function, e.g. ``functools.partial(init.normal, std=0.1)``.
 """
 
 from __future__ import annotations
 
 import math
 
-from .. import backend as _backend
+from .. import backend as xb
+from ..autograd.creation import as_tensor
 from ..autograd.tensor import Tensor
 
-__all__ = ["fans", "get", "kaiming", "normal", "xavier", "zeros"]
+__all__ = ["fans", "get", "kaiming", "normal", "ones", "xavier", "zeros"]
 
 
 def fans(shape) -> tuple[int, int]:
-    """``(fan_in, fan_out)`` of a weight shape: the last two axes, or the length of a vector twice.
+    """``(fan_in, fan_out)`` of a weight shape, computed as PyTorch does.
 
-    >>> fans((784, 100))
+    For shape (out, in, k₁, k₂, …): fan_in = in · Πk and fan_out = out · Πk.
+    A vector counts its length as both (PyTorch refuses it; biases are
+    initialized to zeros anyway), a scalar as 1.
+
+    >>> fans((100, 784))  # nn.Linear(784, 100).weight
     (784, 100)
+    >>> fans((16, 3, 5, 5))
+    (75, 400)
     """
-    shape = tuple(shape)
+    shape = tuple(int(s) for s in shape)
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
         return shape[0], shape[0]
-    return shape[-2], shape[-1]
+    field = math.prod(shape[2:])
+    return shape[1] * field, shape[0] * field
 
 
 def _draw(shape, std, dtype, backend):
-    b = _backend.current() if backend is None else _backend.resolve(backend)
-    dt = b.dtype(_backend.get_default_dtype() if dtype is None else dtype)
-    return Tensor._make(b.random_normal(tuple(shape), dt) * std, b)
+    b = xb.current() if backend is None else xb.resolve(backend)
+    dt = b.dtype(xb.get_default_dtype() if dtype is None else dtype)
+    shape = tuple(shape)
+    if len(shape) < 2:
+        return as_tensor(b.random_normal(shape, dt) * std, backend=b)
+    # Draw the (in, out) matrix and turn it around: the weights of the (out, in) layout then get the very
+    # numbers that earlier versions (which stored Linear weights as (in, out)) drew from the same seed, so
+    # seeded models, results and documentation examples stay the same networks.
+    swapped = shape[:-2] + (shape[-1], shape[-2])
+    w = b.xp.matrix_transpose(b.random_normal(swapped, dt) * std)
+    return as_tensor(b.xp.reshape(b.xp.reshape(w, (-1,)), shape), backend=b)  # a C-ordered copy
 
 
 def kaiming(shape, *, dtype=None, backend=None) -> Tensor:
@@ -46,7 +63,7 @@ def kaiming(shape, *, dtype=None, backend=None) -> Tensor:
     >>> import xpgrad
     >>> from xpgrad.nn import init
     >>> xpgrad.manual_seed(0)
-    >>> w = init.kaiming((2000, 50)).numpy()
+    >>> w = init.kaiming((50, 2000)).numpy()  # (out, in): fan_in = 2000
     >>> round(float(w.std() ** 2 * 2000), 1)
     2.0
     """
@@ -88,16 +105,28 @@ def zeros(shape, *, dtype=None, backend=None) -> Tensor:
     >>> init.zeros((2,)).tolist()
     [0.0, 0.0]
     """
-    b = _backend.current() if backend is None else _backend.resolve(backend)
-    dt = b.dtype(_backend.get_default_dtype() if dtype is None else dtype)
-    return Tensor._make(b.xp.zeros(tuple(shape), dtype=dt), b)
+    b = xb.current() if backend is None else xb.resolve(backend)
+    dt = b.dtype(xb.get_default_dtype() if dtype is None else dtype)
+    return as_tensor(b.xp.zeros(tuple(shape), dtype=dt), backend=b)
 
 
-_NAMES = {"kaiming": kaiming, "he": kaiming, "xavier": xavier, "glorot": xavier, "normal": normal, "zeros": zeros}
+def ones(shape, *, dtype=None, backend=None) -> Tensor:
+    """All ones (the starting scale γ of a normalization layer).
+
+    >>> from xpgrad.nn import init
+    >>> init.ones((2,)).tolist()
+    [1.0, 1.0]
+    """
+    b = xb.current() if backend is None else xb.resolve(backend)
+    dt = b.dtype(xb.get_default_dtype() if dtype is None else dtype)
+    return as_tensor(b.xp.ones(tuple(shape), dtype=dt), backend=b)
+
+
+_NAMES = {"kaiming": kaiming, "he": kaiming, "xavier": xavier, "glorot": xavier, "normal": normal, "ones": ones, "zeros": zeros}
 
 
 def get(spec):
-    """Resolve an initializer given by name (``"kaiming"``, ``"xavier"``, ``"normal"``, ``"zeros"``) or callable.
+    """Resolve an initializer given by name (``"kaiming"``, ``"xavier"``, ``"normal"``, ``"ones"``, ...) or callable.
 
     >>> get("he") is kaiming
     True

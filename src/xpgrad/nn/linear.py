@@ -1,10 +1,11 @@
-"""``Linear``: the fully connected layer y = x W + b."""
+"""``Linear``: the fully connected layer y = x Wᵀ + b (PyTorch's layout)."""
 
 from __future__ import annotations
 
 from ..autograd.ops.linalg import Linear as LinearOp, LinearReLU  # fused ops, applied directly
 from . import init as _init
-from .module import Module
+from .activation import is_builtin_relu
+from .module import Module, _prepare_inputs
 from .parameter import Parameter
 
 __all__ = ["Linear"]
@@ -17,11 +18,14 @@ def _check_features(layer, **sizes):
 
 
 class Linear(Module):
-    """Fully connected layer: y = x W + b, with W of shape (in_features, out_features).
+    """Fully connected layer: y = x Wᵀ + b, with W of shape (out_features, in_features), as in PyTorch.
 
-    This is the lecture's layout (rows of ``x`` are examples), so the score of
-    class j for example i is Σ_k x_ik W_kj + b_j. The product runs as one fused
-    graph node (:func:`xpgrad.linear`).
+    Rows of ``x`` are examples, so the score of class j for example i is
+    Σ_k x_ik W_jk + b_j: row j of W is the template of output j. The shapes
+    and state-dict keys are PyTorch's, so the ``state_dict()`` of a
+    ``torch.nn.Linear`` (or a ``safetensors.numpy.load_file`` of one) loads
+    as it is. The product runs as one fused graph node
+    (:func:`xpgrad.linear`); gradients dx = g W, dW = gᵀ x, db = Σ_rows g.
 
     Parameters
     ----------
@@ -32,7 +36,8 @@ class Linear(Module):
     dtype : str, optional
         Parameter dtype; default :func:`xpgrad.get_default_dtype`.
     init : str or callable
-        Initializer of ``W`` (see :mod:`xpgrad.nn.init`); default ``"kaiming"``.
+        Initializer of ``W`` (see :mod:`xpgrad.nn.init`), called with the
+        shape (out_features, in_features); default ``"kaiming"``.
     backend : str, optional
         Where to create the parameters; default the current backend.
 
@@ -42,7 +47,7 @@ class Linear(Module):
     >>> from xpgrad import nn
     >>> layer = nn.Linear(3, 2)
     >>> layer.weight.shape, layer.bias.shape
-    ((3, 2), (2,))
+    ((2, 3), (2,))
     >>> layer(xpgrad.ones((4, 3))).shape
     (4, 2)
     """
@@ -52,7 +57,7 @@ class Linear(Module):
         super().__init__()
         _check_features("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(_init.get(init)((in_features, out_features), dtype=dtype, backend=backend))
+        self.weight = Parameter(_init.get(init)((out_features, in_features), dtype=dtype, backend=backend))
         b = _init.zeros((out_features,), dtype=dtype, backend=backend) if bias else None
         self.register_parameter("bias", None if b is None else Parameter(b))
 
@@ -60,8 +65,28 @@ class Linear(Module):
         return LinearOp.apply(x, self.weight, self.bias)
 
     def forward_relu(self, x):
-        """max(0, x W + b) in one graph node; :class:`Sequential` uses it for a Linear followed by ReLU."""
+        """max(0, x Wᵀ + b) in one graph node: what ``nn.ReLU()(self(x))`` computes, inputs handled alike.
+
+        >>> import xpgrad
+        >>> from xpgrad import nn
+        >>> layer = nn.Linear(2, 2)
+        >>> x = xpgrad.randn(3, 2)
+        >>> bool((layer.forward_relu(x).numpy() == nn.ReLU()(layer(x)).numpy()).all())
+        True
+        """
+        (x,) = _prepare_inputs(self, (x,))
         return LinearReLU.apply(x, self.weight, self.bias)
+
+    def fuse_next(self, following: Module):
+        """:meth:`forward_relu` when ``following`` is a plain built-in ReLU, else None.
+
+        Only an ``nn.Linear`` itself with its own ``forward`` fuses: a subclass
+        or an instance with a patched ``forward`` may compute something else,
+        and a ReLU layer bound to a plugin's ``"relu"`` may too.
+        """
+        if type(self) is Linear and "forward" not in self.__dict__ and is_builtin_relu(following):
+            return self.forward_relu
+        return None
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

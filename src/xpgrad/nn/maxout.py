@@ -14,14 +14,15 @@ __all__ = ["Maxout"]
 
 
 class Maxout(Module):
-    """Maxout layer: yⱼ = maxₖ (x W⁽ᵏ⁾ + b⁽ᵏ⁾)ⱼ over ``pieces`` affine maps k.
+    """Maxout layer: yⱼ = maxₖ (x W⁽ᵏ⁾ᵀ + b⁽ᵏ⁾)ⱼ over ``pieces`` affine maps k.
 
     With two pieces this is the lecture's max(w₁ᵀx + b₁, w₂ᵀx + b₂); ReLU
     is the special case where one piece is fixed at zero. The pieces are
-    stored side by side so that one fused matrix product computes them all:
-    ``weight`` has shape (in_features, pieces · out_features) and column
-    k · out_features + j belongs to piece k, output j. The gradient of the max
-    goes to the winning piece (split evenly on exact ties).
+    stacked so that one fused matrix product computes them all: ``weight``
+    has shape (pieces · out_features, in_features), the layout of
+    :class:`Linear`, and row k · out_features + j belongs to piece k, output j.
+    The gradient of the max goes to the winning piece (split evenly on exact
+    ties).
 
     Examples
     --------
@@ -29,7 +30,7 @@ class Maxout(Module):
     >>> from xpgrad import nn
     >>> m = nn.Maxout(4, 3, pieces=2)
     >>> m.weight.shape, m(xpgrad.ones((5, 4))).shape
-    ((4, 6), (5, 3))
+    ((6, 4), (5, 3))
     """
 
     def __init__(self, in_features: int, out_features: int, pieces: int = 2, bias: bool = True, dtype=None,
@@ -38,7 +39,7 @@ class Maxout(Module):
         _check_features("Maxout", in_features=in_features, out_features=out_features, pieces=pieces)
         self.in_features, self.out_features, self.pieces = in_features, out_features, pieces
         width = pieces * out_features
-        w = _init.get(init)((in_features, width), dtype=dtype, backend=backend)
+        w = _init.get(init)((width, in_features), dtype=dtype, backend=backend)
         self.weight = Parameter(w)
         b = _init.zeros((width,), dtype=dtype, backend=backend) if bias else None
         self.register_parameter("bias", None if b is None else Parameter(b))

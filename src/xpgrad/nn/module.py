@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
 from collections import namedtuple
+from typing import Any, Callable
 
-from .. import backend as _backend
+from .. import backend as xb
+from ..autograd.creation import as_tensor
 from ..autograd.tensor import Tensor
 from .parameter import Parameter
 
@@ -31,7 +34,11 @@ class StateDictError(ValueError):
         if self.unexpected:
             lines.append("  unexpected keys: " + ", ".join(repr(k) for k in self.unexpected))
         for k, (want, got) in self.mismatched.items():
-            lines.append(f"  wrong shape for {k!r}: the module has {want}, the dict has {got}")
+            hint = ""
+            if len(want) == 2 and tuple(got) == tuple(want)[::-1]:
+                hint = (" (transposed? nn.Linear weights are (out_features, in_features) as in PyTorch; "
+                        "load the transpose of an (in, out) array)")
+            lines.append(f"  wrong shape for {k!r}: the module has {want}, the dict has {got}{hint}")
         for k, why in self.unreadable.items():
             lines.append(f"  unreadable value for {k!r}: {why}")
         lines.append("  (build the model with the same architecture as the one saved, or pass strict=False "
@@ -78,7 +85,36 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
+        """Run :meth:`forward` on the inputs, after putting host data where the parameters are.
+
+        Positional arguments that are host data (NumPy arrays, other
+        libraries' arrays, nested lists of numbers) become tensors on the
+        backend of the module's first floating parameter, floating data (and
+        lists) in that parameter's dtype; integer and boolean arrays keep their
+        dtype (they are labels or indices). A Tensor argument is checked
+        instead: another backend or device raises the mixed-backend error, a
+        floating Tensor of another dtype than the parameters a ``TypeError``
+        naming both and the fix (as PyTorch does, nothing is cast silently).
+        """
+        if args:
+            args = _prepare_inputs(self, args)
         return self.forward(*args, **kwargs)
+
+    def fuse_next(self, following: "Module") -> Callable[[Any], Any] | None:
+        """Offer one callable computing ``following(self(x))``, or None (the default: no fusion).
+
+        :class:`Sequential` asks each layer about the layer after it and, when
+        a callable comes back, runs it instead of the pair. A layer that
+        overrides this must return something with the same values and
+        gradients as the two calls, and must handle its input as
+        :meth:`__call__` does (see :class:`~xpgrad.nn.Linear`, which fuses
+        with a plain built-in ReLU).
+
+        >>> from xpgrad import nn
+        >>> nn.ReLU().fuse_next(nn.Tanh()) is None
+        True
+        """
+        return None
 
     # -- registration ------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -328,7 +364,7 @@ class Module:
             raise StateDictError(type(self).__name__, missing if strict else [], unexpected if strict else [],
                                  mismatched, unreadable)
         for target, arr in staged:
-            target.data = arr
+            target.set_(as_tensor(arr, backend=target.backend))
         return IncompatibleKeys(missing, unexpected)
 
     def to(self, backend=None, dtype=None):
@@ -343,13 +379,13 @@ class Module:
         >>> str(layer.weight.dtype)
         'float64'
         """
-        target = None if backend is None else _backend.resolve(backend)
+        target = None if backend is None else xb.resolve(backend)
         for _, t in self._state_slots():
-            b = target or t._backend
-            t.data = _move(t.data, t._backend, b, dtype)
-            if t.grad is not None:
-                t.grad = _move(t.grad, t._backend, b, dtype)
-            t._backend = b
+            b = target or t.backend
+            grad = t.grad
+            t.set_(as_tensor(_move(t.data, b, dtype), backend=b))  # the same object, new array and backend
+            if grad is not None:
+                t.grad = _move(grad, b, dtype)
         return self
 
     # -- repr ----------------------------------------------------------------------------------
@@ -374,27 +410,87 @@ def _check_name(name, module):
         raise KeyError(f"invalid name {name!r} in {type(module).__name__}: use a non-empty string without dots")
 
 
-def _move(arr, source, target, dtype):
-    if target is not source:
-        arr = target.asarray(arr)
-    if dtype is not None and target.is_floating(arr.dtype):
-        dt = target.dtype(dtype)
-        if arr.dtype != dt:
-            arr = target.xp.astype(arr, dt)
-    return arr
+def _is_float(dtype) -> bool:
+    return xb.dtype_name(dtype).startswith("float")
+
+
+def _move(arr, target, dtype):
+    """``arr`` on backend ``target``, floating arrays cast to ``dtype`` (None: keep); no copy when nothing changes."""
+    return target.asarray(arr, dtype=dtype if dtype is not None and _is_float(arr.dtype) else None)
 
 
 def _convert(value, like: Tensor):
-    """A fresh array of ``like``'s backend and dtype holding ``value``."""
-    b = like._backend
+    """A fresh array of ``like``'s backend and dtype holding ``value`` (never sharing the caller's memory)."""
+    b, dt = like.backend, like.data.dtype
     if isinstance(value, Tensor):
         value = value.data
-    if not _backend.is_array(value):
-        if hasattr(value, "__array__") or hasattr(value, "__dlpack__"):
-            value = b.asarray(value)  # e.g. a memoryview or a foreign array; let the backend try
+    if b.owns(value):
+        return b.asarray(value, dtype=dt, copy=True)
+    if not (xb.is_array(value) or hasattr(value, "__array__") or hasattr(value, "__dlpack__")):
+        raise TypeError(f"expected an array or Tensor, got {type(value).__name__}")
+    # A foreign array (another backend, a torch tensor, a memoryview) may reach us as a view of its memory.
+    return b.xp.asarray(b.asarray(value, dtype=dt), copy=True)
+
+
+# -- inputs of Module.__call__ --------------------------------------------------------------------------
+
+
+def _prepare_inputs(module: Module, args: tuple) -> tuple:
+    """``args`` with host data moved where ``module``'s parameters are, and Tensors checked (see ``__call__``)."""
+    x = args[0]
+    if len(args) == 1 and isinstance(x, Tensor):
+        # The hot path: one Tensor, compared with the first direct parameter (two identity/equality tests).
+        # Containers have no direct parameters; their children (or fused steps) check.
+        for p in module._parameters.values():
+            if p is not None:
+                if p.backend is x.backend and p.data.dtype == x.data.dtype:
+                    return args
+                break
         else:
-            raise TypeError(f"expected an array or Tensor, got {type(value).__name__}")
-    arr = b.asarray(value)
-    if arr.dtype != like.data.dtype:
-        return b.xp.astype(arr, like.data.dtype)  # astype copies
-    return b.xp.asarray(arr, copy=True)  # never share memory with the caller's dict
+            return args
+        _check_tensor(module, x)
+        return args
+    return tuple(_prepare_one(module, a) for a in args)
+
+
+def _first_float(params):
+    for p in params:
+        if p is not None and _is_float(p.data.dtype):
+            return p
+    return None
+
+
+def _check_tensor(module: Module, x: Tensor) -> None:
+    ref = _first_float(module._parameters.values())
+    if ref is None:
+        return
+    name = type(module).__name__
+    if x.backend is not ref.backend:
+        xb.check_same_place(f"{name} (input and parameters)", x, ref)
+    if _is_float(x.data.dtype) and x.data.dtype != ref.data.dtype:
+        have, want = xb.dtype_name(x.data.dtype), xb.dtype_name(ref.data.dtype)
+        raise TypeError(f"{name}: the input is {have} but the module's parameters are {want}; convert the input "
+                        f"with x.astype({want!r}) or the module with model.to(dtype={have!r})")
+
+
+def _is_number_list(a) -> bool:
+    while isinstance(a, (list, tuple)):
+        if not a:
+            return isinstance(a, list)
+        a = a[0]
+    return isinstance(a, numbers.Number)
+
+
+def _prepare_one(module: Module, a):
+    if isinstance(a, Tensor):
+        _check_tensor(module, a)
+        return a
+    is_list = isinstance(a, list) and _is_number_list(a)
+    if not is_list and not (hasattr(a, "dtype") and hasattr(a, "shape")) and not hasattr(a, "__dlpack__"):
+        return a  # scalars, None, strings, options: not data
+    ref = _first_float(module.parameters())
+    b = xb.current() if ref is None else ref.backend
+    float_dt = xb.get_default_dtype() if ref is None else ref.data.dtype
+    if is_list or _is_float(a.dtype):
+        return as_tensor(a, dtype=float_dt, backend=b)
+    return as_tensor(a, backend=b)

@@ -37,8 +37,9 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad: bool = True, dtype=None, backend=None):
         if isinstance(data, Tensor) and dtype is None and backend is None:
-            self.data, self._backend = data.data, data._backend
-            self.grad, self._ctx, self.requires_grad = None, None, False
+            # Wrap without copying: start as a 0-d leaf on the same backend, then take over the array.
+            super().__init__(0.0, backend=data.backend)
+            self.set_(data)
             if requires_grad:
                 self.requires_grad_(True)
         else:

@@ -37,7 +37,7 @@ class MatMul(Function):
 
 
 class Linear(Function):
-    """y = x @ W + b in one node: one matmul forward, two matmuls and a sum backward."""
+    """y = x Wᵀ + b in one node, W of shape (out, in): one matmul forward, two matmuls and a sum backward."""
 
     owns_grads = True
 
@@ -53,7 +53,7 @@ class Linear(Function):
 
 
 class LinearReLU(Function):
-    """y = max(0, x @ W + b) in one node; the gradient passes where y > 0."""
+    """y = max(0, x Wᵀ + b) in one node; the gradient passes where y > 0."""
 
     owns_grads = True
 
@@ -70,30 +70,34 @@ class LinearReLU(Function):
 
 
 def _affine(x, w, b):
-    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[0]:
+    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
         _shape_error(x, w)
-    y = x @ w
+    if x.dtype != w.dtype:  # NumPy would promote silently, strict would refuse: say it the same way everywhere
+        raise TypeError(f"linear: x has dtype {x.dtype} but weight has dtype {w.dtype}; cast x first, e.g. "
+                        "x.astype(weight.dtype) (or a model's weights with model.to(dtype=...))")
+    # w.T is a view; BLAS reads it through its transpose flag, so this costs the same as x @ W with W (in, out).
+    y = x @ w.T
     if b is not None:
         y += b  # y is a fresh array; adding in place saves one allocation
     return y
 
 
 def _affine_grads(ctx, x, w, g):
-    """(dx, dW, db) of y = x W + b: g Wᵀ, xᵀ g (rows folded together) and Σ_rows g, each only if needed."""
+    """(dx, dW, db) of y = x Wᵀ + b: g W, gᵀ x (rows folded together) and Σ_rows g, each only if needed."""
     xp = ctx.xp
     need = ctx.needs_input_grad
     g2 = g
     if x.ndim != 2:  # fold leading axes into rows: (..., in) -> (rows, in)
         x, g2 = xp.reshape(x, (-1, x.shape[-1])), xp.reshape(g, (-1, g.shape[-1]))
-    return (g @ w.T if need[0] else None, x.T @ g2 if need[1] else None,
+    return (g @ w if need[0] else None, g2.T @ x if need[1] else None,
             xp.sum(g2, axis=0) if len(need) > 2 and need[2] else None)
 
 
 def _shape_error(x, w):
     if w.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (in_features, out_features), got shape {tuple(w.shape)}")
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {tuple(w.shape)}")
     raise ValueError(f"linear: x has {x.shape[-1] if x.ndim else 0} features (shape {tuple(x.shape)}) but weight "
-                     f"expects {w.shape[0]} (shape {tuple(w.shape)})")
+                     f"of shape {tuple(w.shape)} (out_features, in_features) expects {w.shape[1]}")
 
 
 def matmul(x1, x2):
@@ -111,20 +115,25 @@ def matmul(x1, x2):
 
 
 def linear(x, weight, bias=None, activation=None):
-    """The affine map y = x W + b of a dense layer, fused into one graph node.
+    """The affine map y = x Wᵀ + b of a dense layer, fused into one graph node.
 
-    ``x`` has shape (..., in), ``weight`` (in, out), ``bias`` (out,).
-    Gradients: dx = dy Wᵀ, dW = xᵀ dy, db = Σ_rows dy. With
-    ``activation="relu"`` the node computes max(0, x W + b) and masks dy by
-    the positive outputs first, saving a node and an array per layer.
+    The convention of ``torch.nn.functional.linear``: ``x`` has shape
+    (..., in), ``weight`` (out, in) and ``bias`` (out,), so a PyTorch
+    ``nn.Linear`` weight is used as it is.
+    Gradients: dx = dy W, dW = dyᵀ x (leading axes of x folded into rows),
+    db = Σ_rows dy. With ``activation="relu"`` the node computes
+    max(0, x Wᵀ + b) and masks dy by the positive outputs first, saving a node
+    and an array per layer. ``x`` and ``weight`` must have the same dtype.
 
     >>> import xpgrad
     >>> x = xpgrad.tensor([[1.0, 2.0]])
-    >>> w = xpgrad.tensor([[1.0, -1.0], [1.0, -1.0]])
+    >>> w = xpgrad.tensor([[1.0, 1.0], [-1.0, -1.0]])  # (out, in)
     >>> xpgrad.linear(x, w, xpgrad.tensor([0.5, 0.5])).tolist()
     [[3.5, -2.5]]
     >>> xpgrad.linear(x, w, xpgrad.tensor([0.5, 0.5]), activation="relu").tolist()
     [[3.5, 0.0]]
+    >>> xpgrad.linear(xpgrad.ones((4, 2)), xpgrad.ones((3, 2))).shape
+    (4, 3)
     """
     if activation is None:
         return Linear.apply(x, weight, bias)
