@@ -207,7 +207,7 @@ def test_different_model_is_refused_and_nothing_changes(good):
     model, opt, sched = _setup("numpy", hidden=5)
 
     def go():
-        with pytest.raises(CheckpointError, match=r"different model.*0\.weight.*\(2, 8\)"):
+        with pytest.raises(CheckpointError, match=r"different model.*0\.weight.*\(8, 2\)"):
             load(good, model=model, optimizer=opt, schedule=sched)
 
     _assert_unchanged(go, model, opt, sched)
@@ -339,3 +339,94 @@ def test_writer_killed_at_a_random_moment_leaves_a_loadable_file(tmp_path):
             proc.kill()
     model = nn.Sequential(nn.Linear(2, 400), nn.ReLU(), nn.Linear(400, 3))
     assert isinstance(load(path, model=model)["epoch"], int)
+
+
+# -- format versions: files written before nn.Linear took PyTorch's (out, in) layout -------------------
+
+
+def _rewrite_as_version_1(path, out, transposed):
+    """Rewrite checkpoint ``path`` as the version-1 code wrote it: the named arrays (in, out), version "1"."""
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(path)
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    metadata = json.loads(raw[8:8 + n])["__metadata__"]
+    state = json.loads(metadata["state"])
+    for name in transposed:
+        tensors[name] = np.ascontiguousarray(tensors[name].T)
+    layout = state["parts"]["model"]["layout"]
+    for key in layout:
+        if f"model/{key}" in transposed:
+            layout[key][0] = layout[key][0][::-1]
+    metadata.update(format_version="1", state=json.dumps(state))
+    save_file(tensors, str(out), metadata=metadata)
+    return out
+
+
+def test_new_files_have_format_version_2(tmp_path):
+    path = save(tmp_path / "v2.safetensors", model=_net())
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    assert json.loads(raw[8:8 + n])["__metadata__"]["format_version"] == "2"
+
+
+def test_version_1_checkpoint_is_converted_on_load(tmp_path, cpu_backend):
+    """Linear weights and their Adam moments, stored (in, out) by version 1, load transposed; training resumes."""
+    model, opt, sched = _setup(cpu_backend, hidden=6)
+    X, y = _spiral()
+    loss = xpgrad.loss("cross_entropy")
+    xpgrad.fit(model, loss, opt, (X, y), 2, batch_size=30, schedule=sched, progress=False)
+    new = save(tmp_path / "new.safetensors", model=model, optimizer=opt, schedule=sched, epoch=2)
+    weights = ["model/0.weight", "model/2.weight"]
+    moments = [f"optimizer/state/{i}/{m}" for i in (0, 2) for m in ("exp_avg", "exp_avg_sq")]
+    from safetensors.numpy import load_file
+
+    assert set(moments) <= set(load_file(new))  # the names this test relies on
+    old = _rewrite_as_version_1(new, tmp_path / "old.safetensors", weights + moments)
+    assert load_file(old)["model/0.weight"].shape == (2, 6)  # as version 1 stored it
+    resumed = []
+    for path in (new, old):
+        m2, o2, s2 = _setup(cpu_backend, hidden=6)
+        assert load(path, model=m2, optimizer=o2, schedule=s2) == {"epoch": 2}
+        assert _same(_params(model), _params(m2))
+        for p, q in zip(model.parameters(), o2.param_groups[0]["params"]):
+            for key in ("exp_avg", "exp_avg_sq"):
+                np.testing.assert_array_equal(xpgrad.backend.to_numpy(opt.state[id(p)][key]),
+                                              xpgrad.backend.to_numpy(o2.state[id(q)][key]))
+        xpgrad.fit(m2, loss, o2, (X, y), 1, batch_size=30, schedule=s2, progress=False)  # same RNG state each time
+        resumed.append(_params(m2))
+    assert _same(*resumed)
+
+
+def test_version_1_maxout_and_square_weights_are_converted(tmp_path):
+    xpgrad.manual_seed(4)
+    model = nn.Sequential(nn.Maxout(3, 2, pieces=2), nn.Linear(2, 2))  # (4, 3) and a square (2, 2)
+    new = save(tmp_path / "new.safetensors", model=model)
+    old = _rewrite_as_version_1(new, tmp_path / "old.safetensors", ["model/0.weight", "model/1.weight"])
+    fresh = nn.Sequential(nn.Maxout(3, 2, pieces=2), nn.Linear(2, 2))
+    load(old, model=fresh)
+    assert _same(_params(model), _params(fresh))
+    x = xpgrad.randn(5, 3)
+    np.testing.assert_array_equal(model(x).numpy(), fresh(x).numpy())
+
+
+def test_version_1_optimizer_without_its_model_is_refused(tmp_path):
+    model = _net()
+    opt = xpgrad.optimizer("momentum", model.parameters(), lr=0.1)
+    model(xpgrad.ones((2, 2))).sum().backward()
+    opt.step()
+    new = save(tmp_path / "new.safetensors", model=model, optimizer=opt)
+    old = _rewrite_as_version_1(new, tmp_path / "old.safetensors", ["model/0.weight", "model/2.weight"])
+    with pytest.raises(CheckpointError, match=r"old\.safetensors.*format version 1.*model=model, optimizer="):
+        load(old, optimizer=xpgrad.optimizer("momentum", _net().parameters(), lr=0.1))
+
+
+def test_unknown_format_version_is_refused(tmp_path):
+    from safetensors.numpy import save_file
+
+    future = tmp_path / "future.safetensors"
+    save_file({"model/w": np.zeros(2, np.float32)}, str(future),
+              metadata={"format": "xpgrad-checkpoint", "format_version": "99", "state": "{}", "meta": "{}"})
+    with pytest.raises(CheckpointError, match=r"future\.safetensors.*version '99'.*reads versions 1, 2"):
+        load(future, model=_net())

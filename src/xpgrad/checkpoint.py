@@ -15,6 +15,15 @@ Layout of a checkpoint file
 Files are written atomically (:func:`write_atomic`), so a crash while saving
 leaves the previous checkpoint intact, and :func:`load` validates the whole
 file against the objects it is given before changing any of them.
+
+Format versions
+---------------
+* 2 (current): ``nn.Linear`` and ``nn.Maxout`` weights have PyTorch's shape
+  ``(out_features, in_features)``.
+* 1: those weights were stored as ``(in_features, out_features)``. :func:`load`
+  still reads such files: it transposes the weights of the ``Linear``/``Maxout``
+  layers of the model it is given, and the optimizer buffers (momentum,
+  moments) of those weights, before checking and loading.
 """
 
 from __future__ import annotations
@@ -27,11 +36,13 @@ import struct
 import numpy as np
 
 from . import backend as _backend
+from .autograd import as_tensor
 
 __all__ = ["CheckpointError", "load", "read_metadata", "save", "write_atomic"]
 
 FORMAT = "xpgrad-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = ("1", "2")  # 1: Linear/Maxout weights (in, out), converted on load
 _PARTS = ("model", "optimizer", "schedule")
 
 
@@ -97,6 +108,12 @@ def _create_temp(directory, name):
 # -- splitting state dicts into JSON + arrays ------------------------------------------------------
 
 
+def _is_tensor(x) -> bool:
+    from .autograd import Tensor
+
+    return isinstance(x, Tensor)
+
+
 def _is_array_like(x) -> bool:
     from .autograd import Tensor
 
@@ -135,8 +152,6 @@ def _flatten(obj, where: str, tensors: dict):
 
 def _unflatten(obj, tensors: dict, target):
     """Inverse of :func:`_flatten`; arrays land on backend ``target`` (None keeps NumPy)."""
-    from .autograd import Tensor
-
     if isinstance(obj, list):
         return [_unflatten(v, tensors, target) for v in obj]
     if not isinstance(obj, dict):
@@ -150,8 +165,8 @@ def _unflatten(obj, tensors: dict, target):
             return arr[()]
         if target is None:
             return arr
-        data = target.asarray(arr, dtype=target.dtype(arr.dtype.name))
-        return Tensor._make(data, target) if obj.get("kind") == "tensor" else data
+        data = target.asarray(arr, dtype=arr.dtype.name)
+        return as_tensor(data, backend=target) if obj.get("kind") == "tensor" else data
     if "__tuple__" in obj:
         return tuple(_unflatten(v, tensors, target) for v in obj["__tuple__"])
     if "__items__" in obj:
@@ -161,15 +176,15 @@ def _unflatten(obj, tensors: dict, target):
 
 def _rng_states() -> dict:
     """Generator state of every backend loaded in this process (NumPy's is plain ints and strings)."""
-    return {name: b.rng_state() for name, b in _backend._loaded.items()}
+    return {name: b.rng_state() for name, b in _backend.loaded_backends().items()}
 
 
 def _model_layout(state: dict) -> dict:
     layout = {}
     for key, value in state.items():
         if _is_array_like(value):
-            arr = value.data if hasattr(value, "_backend") else value
-            layout[key] = [list(arr.shape), _backend._dtype_name(arr.dtype)]
+            arr = value.data if _is_tensor(value) else value
+            layout[key] = [list(arr.shape), _backend.dtype_name(arr.dtype)]
     return layout
 
 
@@ -256,14 +271,16 @@ def _read(path):
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{path!r} is a safetensors file but not an xpgrad checkpoint (metadata format "
                               f"{metadata.get('format')!r}, expected {FORMAT!r}); write checkpoints with xpgrad.save")
-    if metadata.get("format_version") != str(FORMAT_VERSION):
+    if metadata.get("format_version") not in _READABLE_VERSIONS:
         raise CheckpointError(f"{path!r} has checkpoint format version {metadata.get('format_version')!r}; this "
-                              f"xpgrad reads version {FORMAT_VERSION}")
+                              f"xpgrad reads versions {', '.join(_READABLE_VERSIONS)}: load it with the xpgrad that "
+                              "wrote it, or upgrade xpgrad")
     try:
         tensors = _st_load(raw)
         state, meta = json.loads(metadata["state"]), json.loads(metadata["meta"])
     except Exception as e:  # SafetensorError, KeyError, JSON errors
         raise CheckpointError(f"{path!r} is a damaged or truncated checkpoint: {e}") from None
+    state["format_version"] = int(metadata["format_version"])
     return state, meta, tensors
 
 
@@ -315,9 +332,8 @@ def _target_backend(optimizer):
     """The backend of the optimizer's parameters (where its state arrays must live)."""
     for group in getattr(optimizer, "param_groups", ()) or ():
         for p in group.get("params", ()) if isinstance(group, dict) else ():
-            b = getattr(p, "_backend", None)
-            if b is not None:
-                return b
+            if _is_tensor(p):
+                return p.backend
     return _backend.current()
 
 
@@ -353,6 +369,8 @@ def load(path, *, model=None, optimizer=None, schedule=None, restore_rng: bool =
     path = os.fspath(path)
     state, meta, tensors = _read(path)
     parts = state.get("parts", {})
+    if state["format_version"] == 1:
+        _upgrade_v1(path, parts, tensors, model, optimizer)
     given = dict(zip(_PARTS, (model, optimizer, schedule)))
     restored = {}
     for part, obj in given.items():
@@ -380,6 +398,55 @@ def load(path, *, model=None, optimizer=None, schedule=None, restore_rng: bool =
     return meta
 
 
+def _upgrade_v1(path, parts, tensors, model, optimizer):
+    """Turn a version-1 file's Linear/Maxout weights (in, out) into (out, in), in ``parts`` and ``tensors``.
+
+    The weights are found through the model given (its ``nn.Linear`` and
+    ``nn.Maxout`` layers, subclasses included); the optimizer buffers of the same
+    parameters are transposed too. Other arrays are left as they are.
+    """
+    from .nn import Linear, Maxout, Module
+
+    weights = {}  # id(Parameter) -> Parameter, for every weight stored transposed in version 1
+    if isinstance(model, Module):
+        weights = {id(m.weight): m.weight for _, m in model.named_modules()
+                   if isinstance(m, (Linear, Maxout)) and m.weight is not None}
+    done = set()  # tensor names already transposed (a shared array is stored once)
+
+    def transpose(ref, shape):
+        name = ref.get("__array__") if isinstance(ref, dict) else None
+        if name in tensors and name not in done and tensors[name].ndim == 2 and tensors[name].shape == shape:
+            tensors[name] = np.ascontiguousarray(tensors[name].T)
+            done.add(name)
+
+    entry = parts.get("model")
+    if entry is not None and weights:
+        arrays = {id(p.data): p for p in weights.values()}
+        for key, value in model.state_dict().items():
+            p = arrays.get(id(value.data))
+            if p is not None and key in entry["state"]:
+                old = tuple(p.shape[::-1])
+                transpose(entry["state"][key], old)
+                if key in entry["layout"] and tuple(entry["layout"][key][0]) == old:
+                    entry["layout"][key][0] = list(p.shape)
+    entry = parts.get("optimizer")
+    if entry is None or optimizer is None:
+        return
+    flat = entry["state"].get("state", {}) if isinstance(entry["state"], dict) else {}
+    pairs = flat.get("__items__", []) if "__items__" in flat else list(flat.items())  # int keys: see _flatten
+    if not weights and any(tensors[r["__array__"]].ndim == 2 for _, st in pairs if isinstance(st, dict)
+                           for r in st.values() if isinstance(r, dict) and r.get("__array__") in tensors):
+        raise CheckpointError(f"checkpoint {path!r} has format version 1, which stored nn.Linear weights as "
+                              "(in_features, out_features); to convert the optimizer state of those weights, load "
+                              "it together with the model: load(path, model=model, optimizer=optimizer)")
+    params = [p for g in getattr(optimizer, "param_groups", ()) for p in g.get("params", ())]
+    for index, st in pairs:
+        p = params[int(index)] if str(index).isdigit() and int(index) < len(params) else None
+        if p is not None and id(p) in weights and isinstance(st, dict):
+            for ref in st.values():
+                transpose(ref, tuple(p.shape[::-1]))
+
+
 def _snapshot(obj):
     """A deep copy of ``obj.state_dict()`` with arrays copied to the host (for rolling back)."""
     tensors: dict = {}
@@ -389,7 +456,8 @@ def _snapshot(obj):
 
 def _apply(path, given, restored, rng):
     done = []
-    old_rng = {name: b.rng_state() for name, b in _backend._loaded.items() if name in rng}
+    loaded = _backend.loaded_backends()
+    old_rng = {name: b.rng_state() for name, b in loaded.items() if name in rng}
     try:
         for part, new in restored.items():
             obj = given[part]
@@ -397,7 +465,7 @@ def _apply(path, given, restored, rng):
             obj.load_state_dict(new)
             done.append((part, obj, snap))
         for name, st in rng.items():
-            if name in _backend._loaded:  # a backend never loaded here has nothing to continue
+            if name in loaded:  # a backend never loaded here has nothing to continue
                 _backend.resolve(name).set_rng_state(copy.deepcopy(st))
     except Exception as e:
         for name, st in old_rng.items():
