@@ -268,14 +268,17 @@ def plot_decision_regions(model, X, y, path, *, resolution=300, title=None) -> s
 def plot_linear_weights(weight, image_shape, path, *, class_names=None, title=None) -> str:
     """Show each class's weights of a linear classifier as an image (the lecture's visual viewpoint).
 
-    For scores ``s = x @ W + b`` with ``W`` of shape ``(D, C)``, column ``c``
-    is a template that the image is matched against by a dot product; each
-    column is reshaped to ``image_shape`` and rescaled to [0, 1] on its own.
+    For scores ``s = x @ W.T + b`` with ``W`` of shape ``(C, D)`` (the layout
+    of ``nn.Linear.weight``, as in PyTorch), row ``c`` is a template that the
+    image is matched against by a dot product; each template is reshaped to
+    ``image_shape`` and rescaled to [0, 1] on its own. A ``(D, C)`` matrix
+    (scores ``x @ W``, one template per column) is accepted as well.
 
     Parameters
     ----------
-    weight : array or Tensor of shape (D, C)
-        ``D`` must equal the product of ``image_shape``.
+    weight : array or Tensor of shape (C, D) or (D, C)
+        ``D`` must equal the product of ``image_shape``; when both sides
+        equal it, rows are taken as the templates.
     image_shape : tuple
         ``(height, width)`` for grey images, ``(height, width, 3)`` for RGB, or
         ``(3, height, width)`` for channel-first rows such as CIFAR-10's.
@@ -290,14 +293,19 @@ def plot_linear_weights(weight, image_shape, path, *, class_names=None, title=No
 
     >>> import os, tempfile, numpy as np
     >>> p = os.path.join(tempfile.mkdtemp(), "w.png")
+    >>> plot_linear_weights(np.random.default_rng(0).normal(size=(3, 16)), (4, 4), p) == p
+    True
     >>> plot_linear_weights(np.random.default_rng(0).normal(size=(16, 3)), (4, 4), p) == p
     True
     """
     W = _host(weight).astype(np.float64)
     image_shape = tuple(int(s) for s in image_shape)
-    if W.ndim != 2 or W.shape[0] != math.prod(image_shape):
-        raise ValueError(f"weight must have shape (prod(image_shape), classes) = ({math.prod(image_shape)}, C) "
-                         f"for image_shape {image_shape}, got {W.shape}; pass the Linear layer's .weight")
+    D = math.prod(image_shape)
+    if W.ndim != 2 or D not in W.shape:
+        raise ValueError(f"weight must have shape (classes, prod(image_shape)) = (C, {D}) (nn.Linear's layout) or "
+                         f"({D}, C) for image_shape {image_shape}, got {W.shape}; pass the Linear layer's .weight")
+    if W.shape[1] == D:  # one template per row (nn.Linear.weight): make them columns
+        W = W.T
     classes = W.shape[1]
     channels_first = len(image_shape) == 3 and image_shape[0] in (1, 3) and image_shape[-1] not in (1, 3)
     names = list(class_names) if class_names is not None else [str(c) for c in range(classes)]
