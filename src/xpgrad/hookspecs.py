@@ -18,20 +18,23 @@ Always import the marker from xpgrad: a marker made with another project
 name registers silently and is never called.
 
 xpgrad's own modules register their built-ins the same way, through a
-:class:`Collector` next to the definitions. The kinds, their plural and hook
-names are listed once, in :data:`xpgrad.registry.KINDS`.
+:class:`Collector` next to the definitions. The kinds, their plurals, hook
+names and built-in modules are listed once, in ``_KINDS`` below (exported as
+:data:`xpgrad.registry.KINDS` and :func:`xpgrad.registry.kind`); a test checks
+that there is one hookspec per kind.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pluggy
 
-__all__ = ["PROJECT", "Collector", "DuplicateComponentError", "PluginWarning", "UnknownComponentError", "hookimpl",
-           "hookspec", "register_activations", "register_backends", "register_losses", "register_optimizers",
-           "register_regularizers", "register_schedules"]
+__all__ = ["BUILTIN_PLUGINS", "KINDS", "PROJECT", "Collector", "DuplicateComponentError", "Kind", "PluginWarning",
+           "UnknownComponentError", "hookimpl", "hookspec", "kind", "register_activations", "register_backends",
+           "register_losses", "register_optimizers", "register_regularizers", "register_schedules"]
 
 PROJECT = "xpgrad"
 
@@ -46,6 +49,52 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 ... def register_activations(register):
 ...     register("cube", lambda x: x * x * x)
 """
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of registrable thing: its name, plural, hook and the module of its built-ins.
+
+    Everything that lists kinds (the hook names, the tables, the built-in
+    plugins, ``xpgrad list --kind``) is derived from :data:`KINDS`.
+    """
+
+    name: str
+    plural: str
+    builtin_module: str
+
+    @property
+    def hook(self) -> str:
+        """The hook name, ``register_<plural>``."""
+        return f"register_{self.plural}"
+
+
+_KINDS = (
+    Kind("backend", "backends", "xpgrad.backend.builtins"),  # first: components may make arrays on import
+    Kind("activation", "activations", "xpgrad.activations"),
+    Kind("loss", "losses", "xpgrad.losses"),
+    Kind("regularizer", "regularizers", "xpgrad.regularizers"),
+    Kind("optimizer", "optimizers", "xpgrad.optimizers"),
+    Kind("schedule", "schedules", "xpgrad.schedules"),
+)
+_KIND = {k.name: k for k in _KINDS}
+KINDS = tuple(_KIND)
+"""Every kind's name, in registration order."""
+BUILTIN_PLUGINS = tuple(k.builtin_module for k in _KINDS)
+"""The modules holding the built-in hook implementations (registered before any entry point)."""
+
+
+def kind(name: str) -> Kind:
+    """The :class:`Kind` called ``name``; a ValueError listing the kinds otherwise.
+
+    >>> from xpgrad import registry
+    >>> registry.kind("loss").plural, registry.kind("loss").hook
+    ('losses', 'register_losses')
+    """
+    k = _KIND.get(name)
+    if k is None:
+        raise ValueError(f"unknown component kind {name!r}; use one of {', '.join(KINDS)}")
+    return k
 
 
 class PluginWarning(UserWarning):
@@ -63,8 +112,10 @@ class UnknownComponentError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-# Defined here, beside the hooks that raise them, but documented, raised and caught as registry errors.
-PluginWarning.__module__ = DuplicateComponentError.__module__ = UnknownComponentError.__module__ = "xpgrad.registry"
+# Defined here, beside the hooks, but documented, raised and caught as the registry's.
+for _obj in (Kind, kind, PluginWarning, DuplicateComponentError, UnknownComponentError):
+    _obj.__module__ = "xpgrad.registry"
+del _obj
 
 
 @hookspec
@@ -139,8 +190,6 @@ class Collector:
     """
 
     def __init__(self, kind_name: str, wrap: Callable[[Any], Any] | None = None):
-        from .registry import kind  # the registry sits above the hooks; it imports this module lazily
-
         self.kind = kind(kind_name)
         self.wrap = wrap
         self._items: list[tuple[str, Any, tuple]] = []

@@ -30,8 +30,19 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# The errors a registration can raise live beside the hooks; they are part of this module's API too.
-from .hookspecs import DuplicateComponentError, PluginWarning, UnknownComponentError
+# The kinds are listed once, beside their hooks; they and the errors a registration can raise are
+# part of this module's API too.
+from .hookspecs import (
+    _KIND,
+    _KINDS,
+    BUILTIN_PLUGINS,
+    KINDS,
+    DuplicateComponentError,
+    Kind,
+    PluginWarning,
+    UnknownComponentError,
+    kind,
+)
 
 __all__ = ["BUILTIN_PLUGINS", "KINDS", "ComponentTable", "DuplicateComponentError", "Entry", "Kind",
            "PluginWarning", "UnknownComponentError", "activation", "activations", "backends", "describe",
@@ -39,52 +50,6 @@ __all__ = ["BUILTIN_PLUGINS", "KINDS", "ComponentTable", "DuplicateComponentErro
            "regularizers", "reload", "schedule", "schedules", "table"]
 
 GROUP = "xpgrad"
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One kind of registrable thing: its name, plural, hook and the module of its built-ins.
-
-    Everything that lists kinds (the hook names, the tables, the built-in
-    plugins, ``xpgrad list --kind``) is derived from :data:`KINDS`.
-    """
-
-    name: str
-    plural: str
-    builtin_module: str
-
-    @property
-    def hook(self) -> str:
-        """The hook name, ``register_<plural>``."""
-        return f"register_{self.plural}"
-
-
-_KINDS = (
-    Kind("backend", "backends", "xpgrad.backend.builtins"),  # first: components may make arrays on import
-    Kind("activation", "activations", "xpgrad.activations"),
-    Kind("loss", "losses", "xpgrad.losses"),
-    Kind("regularizer", "regularizers", "xpgrad.regularizers"),
-    Kind("optimizer", "optimizers", "xpgrad.optimizers"),
-    Kind("schedule", "schedules", "xpgrad.schedules"),
-)
-_KIND = {k.name: k for k in _KINDS}
-KINDS = tuple(_KIND)
-"""Every kind's name, in registration order."""
-BUILTIN_PLUGINS = tuple(k.builtin_module for k in _KINDS)
-"""The modules holding the built-in hook implementations (registered before any entry point)."""
-
-
-def kind(name: str) -> Kind:
-    """The :class:`Kind` called ``name``; a ValueError listing the kinds otherwise.
-
-    >>> from xpgrad import registry
-    >>> registry.kind("loss").plural, registry.kind("loss").hook
-    ('losses', 'register_losses')
-    """
-    k = _KIND.get(name)
-    if k is None:
-        raise ValueError(f"unknown component kind {name!r}; use one of {', '.join(KINDS)}")
-    return k
 
 
 @dataclass(frozen=True)
