@@ -111,7 +111,7 @@ class TrainState:
     loss_fn : callable
         ``(scores, targets) -> scalar Tensor``, the ``loss`` given to ``fit``.
     regularizer : callable or None
-        ``parameters -> scalar Tensor``, applied to :attr:`penalized`.
+        ``parameters -> scalar Tensor``, applied to ``penalized``.
     penalized : list of Parameter
         The parameters with two or more dimensions (weight matrices).
 
@@ -135,6 +135,6 @@ class TrainState:
     meter: Any = field(default=None, repr=False)
 
     def check_loss(self, loss: Any) -> None:
-        """Check the step's objective before the update (see :meth:`EpochMeter.check`); a no-op outside ``fit``."""
+        """Check the step's objective before the update (``EpochMeter.check``); a no-op outside ``fit``."""
         if self.meter is not None:
             self.meter.check(loss)
