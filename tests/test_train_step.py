@@ -227,3 +227,18 @@ def test_empty_iterable_and_bad_pair_are_reported():
         evaluate(model, ce(), [])
     with pytest.raises(ValueError, match=r"val_data: X of shape \(4, 2\).*one row per sample"):
         fit(model, ce(), opt, _data(), 1, val_data=(np.zeros((4, 2)), np.zeros(3, int)), progress=False)
+
+
+def test_no_cross_library_dtype_comparisons_when_switching_backends():
+    import warnings
+
+    X, y = _data(10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # array-api-strict warns when its dtypes are compared with NumPy's
+        for name in ("numpy", "array_api_strict", "numpy"):
+            with xpgrad.use_backend(name):
+                model = _net()
+                opt = xpgrad.optimizer("sgd", model.parameters(), lr=0.1)
+                onehot = np.eye(3, dtype=np.float32)[y]
+                fit(model, xpgrad.loss("mse"), opt, (X, onehot), 1, batch_size=10, progress=False)
+                fit(model, ce(), opt, (X, y), 1, batch_size=10, progress=False, val_data=(X, y))

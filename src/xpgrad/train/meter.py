@@ -32,9 +32,10 @@ def correct_count(xp: Any, scores: Any, targets: Any) -> Any:
     >>> int(correct_count(np, np.array([[2.0, 1.0], [0.0, 3.0]]), np.array([0, 0])))
     1
     """
-    floating = _FLOAT_TARGETS.get(targets.dtype)
+    key = (type(targets.dtype), targets.dtype)  # the type first: libraries' dtypes must not be compared
+    floating = _FLOAT_TARGETS.get(key)
     if floating is None:
-        floating = _FLOAT_TARGETS[targets.dtype] = bool(xp.isdtype(targets.dtype, "real floating"))
+        floating = _FLOAT_TARGETS[key] = bool(xp.isdtype(targets.dtype, "real floating"))
     if floating:
         if targets.ndim == 2 and targets.shape[1] > 1:
             targets = xp.argmax(targets, axis=-1)
