@@ -29,9 +29,12 @@ LR = 1e-3
 
 
 def make_problem(case, seed=0):
+    """Weights in PyTorch's (out, in) layout (C-ordered), biases, a batch and labels, all float32."""
     n, sizes = CASES[case]
     rng = np.random.default_rng(seed)
-    weights = [(rng.standard_normal((a, b)) * np.sqrt(2.0 / a)).astype(np.float32) for a, b in zip(sizes, sizes[1:])]
+    # Drawn as (in, out) and turned around, so the numbers are the ones earlier versions of this script used.
+    weights = [np.ascontiguousarray((rng.standard_normal((a, b)) * np.sqrt(2.0 / a)).astype(np.float32).T)
+               for a, b in zip(sizes, sizes[1:])]
     biases = [np.zeros(b, dtype=np.float32) for b in sizes[1:]]
     x = rng.standard_normal((n, sizes[0])).astype(np.float32)
     y = rng.integers(0, sizes[-1], n)
@@ -39,7 +42,7 @@ def make_problem(case, seed=0):
 
 
 def numpy_step_fn(weights, biases, x, y):
-    """The classic hand-derived forward/backward of a ReLU MLP with softmax cross-entropy."""
+    """The classic hand-derived forward/backward of a ReLU MLP with softmax cross-entropy, W of shape (out, in)."""
     ws = [w.copy() for w in weights]
     bs = [b.copy() for b in biases]
     n = x.shape[0]
@@ -49,7 +52,7 @@ def numpy_step_fn(weights, biases, x, y):
     def step():
         acts, pre = [x], []
         for i, (w, b) in enumerate(zip(ws, bs)):
-            z = acts[-1] @ w
+            z = acts[-1] @ w.T  # a view: BLAS reads it through its transpose flag
             z += b
             if i < len(ws) - 1:
                 pre.append(z)
@@ -62,10 +65,10 @@ def numpy_step_fn(weights, biases, x, y):
         d[rows, y] -= 1
         d /= n
         for i in range(len(ws) - 1, -1, -1):
-            dw = acts[i].T @ d
+            dw = d.T @ acts[i]  # (out, in), like W
             db = d.sum(axis=0)
             if i:
-                d = d @ ws[i].T
+                d = d @ ws[i]
                 d *= pre[i - 1] > 0
             ws[i] -= lr * dw
             bs[i] -= lr * db
@@ -81,7 +84,7 @@ def xpgrad_step_fn(weights, biases, x, y, backend):
     xpgrad.set_backend(backend)
     layers = []
     for i, (w, b) in enumerate(zip(weights, biases)):
-        lin = nn.Linear(*w.shape)
+        lin = nn.Linear(w.shape[1], w.shape[0])  # (out, in): the state dict loads as it is
         lin.load_state_dict({"weight": w, "bias": b})
         layers.append(lin)
         if i < len(weights) - 1:
@@ -118,7 +121,7 @@ def torch_step_fn(weights, biases, x, y, device="cpu"):
         opt.zero_grad(set_to_none=True)
         h = xt
         for i, (w, b) in enumerate(zip(ws, bs)):
-            h = torch.addmm(b, h, w)
+            h = torch.nn.functional.linear(h, w, b)  # what torch.nn.Linear runs, W (out, in)
             if i < len(ws) - 1:
                 h = torch.relu(h)
         loss = torch.nn.functional.cross_entropy(h, yt)
