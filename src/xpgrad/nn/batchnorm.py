@@ -97,10 +97,10 @@ class BatchNorm1d(Module):
             raise ValueError(f"BatchNorm1d eps must be > 0, got {eps!r}")
         self.num_features, self.momentum, self.eps = num_features, float(momentum), float(eps)
         zeros = _init.zeros((num_features,), dtype=dtype, backend=backend)
-        self.weight = Parameter(_init.ones((num_features,), dtype=dtype, backend=backend))
+        self.weight = Parameter(_init._ones((num_features,), dtype=dtype, backend=backend))
         self.bias = Parameter(_init.zeros((num_features,), dtype=dtype, backend=backend))
         self.register_buffer("running_mean", zeros)
-        self.register_buffer("running_var", _init.ones((num_features,), dtype=dtype, backend=backend))
+        self.register_buffer("running_var", _init._ones((num_features,), dtype=dtype, backend=backend))
 
     @property
     def gamma(self) -> Parameter:

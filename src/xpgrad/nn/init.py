@@ -16,7 +16,7 @@ from .. import backend as xb
 from ..autograd.creation import as_tensor
 from ..autograd.tensor import Tensor
 
-__all__ = ["fans", "get", "kaiming", "normal", "ones", "xavier", "zeros"]
+__all__ = ["fans", "get", "kaiming", "normal", "xavier", "zeros"]
 
 
 def fans(shape) -> tuple[int, int]:
@@ -113,23 +113,18 @@ def zeros(shape, *, dtype=None, backend=None) -> Tensor:
     return as_tensor(b.xp.zeros(tuple(shape), dtype=dt), backend=b)
 
 
-def ones(shape, *, dtype=None, backend=None) -> Tensor:
-    """All ones (the starting scale γ of a normalization layer).
-
-    >>> from xpgrad.nn import init
-    >>> init.ones((2,)).tolist()
-    [1.0, 1.0]
-    """
+def _ones(shape, *, dtype=None, backend=None) -> Tensor:
+    """All ones (the starting scale γ of a normalization layer)."""
     b = xb.current() if backend is None else xb.resolve(backend)
     dt = b.dtype(xb.get_default_dtype() if dtype is None else dtype)
     return as_tensor(b.xp.ones(tuple(shape), dtype=dt), backend=b)
 
 
-_NAMES = {"kaiming": kaiming, "he": kaiming, "xavier": xavier, "glorot": xavier, "normal": normal, "ones": ones, "zeros": zeros}
+_NAMES = {"kaiming": kaiming, "he": kaiming, "xavier": xavier, "glorot": xavier, "normal": normal, "zeros": zeros}
 
 
 def get(spec):
-    """Resolve an initializer given by name (``"kaiming"``, ``"xavier"``, ``"normal"``, ``"ones"``, ...) or callable.
+    """Resolve an initializer given by name (``"kaiming"``, ``"xavier"``, ``"normal"``, ``"zeros"``) or callable.
 
     >>> get("he") is kaiming
     True

@@ -85,7 +85,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        """Run :meth:`forward` on the inputs, after putting host data where the parameters are.
+        """Run ``forward`` on the inputs, after putting host data where the parameters are.
 
         Positional arguments that are host data (NumPy arrays, other
         libraries' arrays, nested lists of numbers) become tensors on the
