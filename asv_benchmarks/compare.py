@@ -34,7 +34,7 @@ def make_problem(case, seed=0):
     rng = np.random.default_rng(seed)
     # Drawn as (in, out) and turned around, so the numbers are the ones earlier versions of this script used.
     weights = [np.ascontiguousarray((rng.standard_normal((a, b)) * np.sqrt(2.0 / a)).astype(np.float32).T)
-               for a, b in zip(sizes, sizes[1:])]
+               for a, b in zip(sizes, sizes[1:], strict=False)]
     biases = [np.zeros(b, dtype=np.float32) for b in sizes[1:]]
     x = rng.standard_normal((n, sizes[0])).astype(np.float32)
     y = rng.integers(0, sizes[-1], n)
@@ -51,7 +51,7 @@ def numpy_step_fn(weights, biases, x, y):
 
     def step():
         acts, pre = [x], []
-        for i, (w, b) in enumerate(zip(ws, bs)):
+        for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
             z = acts[-1] @ w.T  # a view: BLAS reads it through its transpose flag
             z += b
             if i < len(ws) - 1:
@@ -83,7 +83,7 @@ def xpgrad_step_fn(weights, biases, x, y, backend):
 
     xpgrad.set_backend(backend)
     layers = []
-    for i, (w, b) in enumerate(zip(weights, biases)):
+    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
         lin = nn.Linear(w.shape[1], w.shape[0])  # (out, in): the state dict loads as it is
         lin.load_state_dict({"weight": w, "bias": b})
         layers.append(lin)
@@ -111,7 +111,7 @@ def torch_step_fn(weights, biases, x, y, device="cpu"):
 
     ws = [torch.tensor(w, device=device, requires_grad=True) for w in weights]
     bs = [torch.tensor(b, device=device, requires_grad=True) for b in biases]
-    params = [p for pair in zip(ws, bs) for p in pair]
+    params = [p for pair in zip(ws, bs, strict=True) for p in pair]
     opt = torch.optim.SGD(params, lr=LR)
     xt = torch.tensor(x, device=device)
     yt = torch.tensor(y, device=device)
@@ -120,7 +120,7 @@ def torch_step_fn(weights, biases, x, y, device="cpu"):
     def step():
         opt.zero_grad(set_to_none=True)
         h = xt
-        for i, (w, b) in enumerate(zip(ws, bs)):
+        for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
             h = torch.nn.functional.linear(h, w, b)  # what torch.nn.Linear runs, W (out, in)
             if i < len(ws) - 1:
                 h = torch.relu(h)
@@ -201,7 +201,7 @@ def compare(case, backend="numpy", rounds=None, check=True):
         if check:  # same start, same data: one step must give the same weights
             np_step()
             xg_step()
-            diff = max(float(np.max(np.abs(a - b))) for a, b in zip(np_weights(), xg_weights()))
+            diff = max(float(np.max(np.abs(a - b))) for a, b in zip(np_weights(), xg_weights(), strict=True))
             if diff > 1e-4:
                 raise AssertionError(f"{case}: xpgrad and NumPy disagree after one step (max |dW| = {diff:g})")
     steps.update(torch_variants(weights, biases, x, y, backend))

@@ -390,7 +390,7 @@ def test_version_1_checkpoint_is_converted_on_load(tmp_path, cpu_backend):
         m2, o2, s2 = _setup(cpu_backend, hidden=6)
         assert load(path, model=m2, optimizer=o2, schedule=s2) == {"epoch": 2}
         assert _same(_params(model), _params(m2))
-        for p, q in zip(model.parameters(), o2.param_groups[0]["params"]):
+        for p, q in zip(model.parameters(), o2.param_groups[0]["params"], strict=True):
             for key in ("exp_avg", "exp_avg_sq"):
                 np.testing.assert_array_equal(xpgrad.backend.to_numpy(opt.state[id(p)][key]),
                                               xpgrad.backend.to_numpy(o2.state[id(q)][key]))

@@ -26,11 +26,11 @@ def check_module(module, x, reseed=None):
     def fn(x, *ps):
         if reseed is not None:
             xpgrad.manual_seed(reseed)
-        olds = [_swap(module, n, p) for n, p in zip(names, ps)]
+        olds = [_swap(module, n, p) for n, p in zip(names, ps, strict=True)]
         try:
             return module(x)
         finally:
-            for n, o in zip(names, olds):
+            for n, o in zip(names, olds, strict=True):
                 _swap(module, n, o)
 
     assert xpgrad.gradcheck(fn, [x, *params])

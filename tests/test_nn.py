@@ -223,7 +223,7 @@ def test_load_keeps_parameter_objects_so_optimizers_stay_valid():
     model = nn.Linear(2, 2)
     params = list(model.parameters())
     model.load_state_dict(nn.Linear(2, 2).state_dict())
-    assert all(p is q for p, q in zip(params, model.parameters()))
+    assert all(p is q for p, q in zip(params, model.parameters(), strict=True))
 
 
 # -- dtypes and backends --------------------------------------------------------------------------
@@ -243,7 +243,7 @@ def test_to_moves_parameters_buffers_and_grads_in_place():
     assert model.to(backend="array_api_strict", dtype="float64") is model
     for t in [*model.parameters(), *model.buffers()]:
         assert t.backend == "array_api_strict" and str(t.dtype).endswith("float64")
-    assert all(p is q for p, q in zip(params, model.parameters()))
+    assert all(p is q for p, q in zip(params, model.parameters(), strict=True))
     assert all(p.grad is not None and "array_api_strict" in type(p.grad).__module__ for p in params)
     y = model(xpgrad.ones((4, 2), dtype="float64", backend="array_api_strict"))
     assert y.backend == "array_api_strict"
@@ -335,7 +335,7 @@ def test_sequential_fuses_linear_relu_without_changing_results():
         h = layer(h)
     h.sum().backward()
     np.testing.assert_allclose(out.numpy(), h.numpy(), rtol=1e-6)
-    for a, p in zip(fused_grads, net.parameters()):
+    for a, p in zip(fused_grads, net.parameters(), strict=True):
         np.testing.assert_allclose(a, p.grad, rtol=1e-6)
     # One node for the fused pair: Linear(+ReLU), Linear, Tanh.
     assert out.grad_fn.__name__ == "Tanh"

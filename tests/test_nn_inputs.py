@@ -159,6 +159,6 @@ def test_fused_and_unfused_give_the_same_values_and_central_difference_gradients
             p.grad = None
         (net(x) ** 2).sum().backward()
         grads.append([xpgrad.backend.to_numpy(p.grad) for p in [x, *params]])
-    for a, b in zip(*grads):
+    for a, b in zip(*grads, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
     assert xpgrad.gradcheck(lambda t: model(t), [x])

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import xpgrad
 from xpgrad import nn
 
 
@@ -11,7 +10,7 @@ def _torch_layout_state(sizes, seed=0):
     """A state dict as ``torch.nn.Sequential(Linear, ReLU, Linear, ...)`` has it, made with NumPy."""
     rng = np.random.default_rng(seed)
     state = {}
-    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False)):
         state[f"{2 * i}.weight"] = rng.standard_normal((b, a)).astype(np.float32)  # (out, in)
         state[f"{2 * i}.bias"] = rng.standard_normal(b).astype(np.float32)
     return state
@@ -19,7 +18,7 @@ def _torch_layout_state(sizes, seed=0):
 
 def _mlp(sizes):
     layers = []
-    for a, b in zip(sizes, sizes[1:]):
+    for a, b in zip(sizes, sizes[1:], strict=False):
         layers += [nn.Linear(a, b), nn.ReLU()]
     return nn.Sequential(*layers[:-1])
 
@@ -73,7 +72,7 @@ def test_outputs_and_gradients_equal_pytorch():
     np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-5, atol=1e-6)
     want.square().sum().backward()
     (got ** 2).sum().backward()
-    for (name, p), q in zip(ref.named_parameters(), model.parameters()):
+    for (name, p), q in zip(ref.named_parameters(), model.parameters(), strict=True):
         np.testing.assert_allclose(q.grad, p.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
     # torch tensors themselves load too (copied, not shared)
     model.load_state_dict(ref.state_dict())

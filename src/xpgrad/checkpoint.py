@@ -227,7 +227,7 @@ def save(path, *, model=None, optimizer=None, schedule=None, **meta) -> str:
 
     tensors: dict = {}
     state = {"rng": _rng_states(), "parts": {}}
-    for part, obj in zip(_PARTS, (model, optimizer, schedule)):
+    for part, obj in zip(_PARTS, (model, optimizer, schedule), strict=True):
         if obj is None:
             continue
         sd = obj.state_dict()
@@ -371,7 +371,7 @@ def load(path, *, model=None, optimizer=None, schedule=None, restore_rng: bool =
     parts = state.get("parts", {})
     if state["format_version"] == 1:
         _upgrade_v1(path, parts, tensors, model, optimizer)
-    given = dict(zip(_PARTS, (model, optimizer, schedule)))
+    given = dict(zip(_PARTS, (model, optimizer, schedule), strict=True))
     restored = {}
     for part, obj in given.items():
         if obj is None:

@@ -24,7 +24,7 @@ class Activation(Module):
     [-0.2, 3.0]
     """
 
-    _name = None  # fixed by the shorthand subclasses
+    _name: str | None = None  # fixed by the shorthand subclasses
 
     def __init__(self, name=None, **kw):
         super().__init__()

@@ -71,7 +71,7 @@ class Sequential(Module):
     def _structure_changed(self):
         self.__dict__["_plan"] = None
 
-    def append(self, module: Module) -> "Sequential":
+    def append(self, module: Module) -> Sequential:
         """Add ``module`` at the end; returns self."""
         self.add_module(str(len(self._modules)), _check(module, len(self._modules)))
         return self

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from ..autograd.ops.linalg import Linear as LinearOp, LinearReLU  # fused ops, applied directly
+from collections.abc import Callable
+from typing import Any
+
+from ..autograd.ops.linalg import Linear as LinearOp  # fused ops, applied directly
+from ..autograd.ops.linalg import LinearReLU
+from ..autograd.tensor import Tensor
 from . import init as _init
 from .activation import is_builtin_relu
 from .module import Module, _prepare_inputs
@@ -61,10 +66,10 @@ class Linear(Module):
         b = _init.zeros((out_features,), dtype=dtype, backend=backend) if bias else None
         self.register_parameter("bias", None if b is None else Parameter(b))
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return LinearOp.apply(x, self.weight, self.bias)
 
-    def forward_relu(self, x):
+    def forward_relu(self, x: Any) -> Tensor:
         """max(0, x Wᵀ + b) in one graph node: what ``nn.ReLU()(self(x))`` computes, inputs handled alike.
 
         >>> import xpgrad
@@ -77,7 +82,7 @@ class Linear(Module):
         (x,) = _prepare_inputs(self, (x,))
         return LinearReLU.apply(x, self.weight, self.bias)
 
-    def fuse_next(self, following: Module):
+    def fuse_next(self, following: Module) -> Callable[[Any], Tensor] | None:
         """:meth:`forward_relu` when ``following`` is a plain built-in ReLU, else None.
 
         Only an ``nn.Linear`` itself with its own ``forward`` fuses: a subclass

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numbers
 from collections import namedtuple
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import backend as xb
 from ..autograd.creation import as_tensor
@@ -100,7 +101,7 @@ class Module:
             args = _prepare_inputs(self, args)
         return self.forward(*args, **kwargs)
 
-    def fuse_next(self, following: "Module") -> Callable[[Any], Any] | None:
+    def fuse_next(self, following: Module) -> Callable[[Any], Any] | None:
         """Offer one callable computing ``following(self(x))``, or None (the default: no fusion).
 
         :class:`Sequential` asks each layer about the layer after it and, when

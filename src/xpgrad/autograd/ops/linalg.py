@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..function import Function
+
+if TYPE_CHECKING:
+    from ..tensor import Tensor
 
 __all__ = ["linear", "matmul"]
 
@@ -114,7 +119,7 @@ def matmul(x1, x2):
     return MatMul.apply(x1, x2)
 
 
-def linear(x, weight, bias=None, activation=None):
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:
     """The affine map y = x Wᵀ + b of a dense layer, fused into one graph node.
 
     The convention of ``torch.nn.functional.linear``: ``x`` has shape
