@@ -227,17 +227,17 @@ def test_matmul_broadcast_batches(cpu_backend, batch, seed):
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_linear(cpu_backend, xshape, with_bias):
     rng = np.random.default_rng(7)
-    x, w, b = rand(rng, xshape), rand(rng, (3, 2)), rand(rng, (2,))
+    x, w, b = rand(rng, xshape), rand(rng, (2, 3)), rand(rng, (2,))  # weight (out, in), as torch's F.linear
     inputs = [t64(x), t64(w)] + ([t64(b)] if with_bias else [])
-    check(xpgrad.linear, inputs, x @ w + (b if with_bias else 0.0))
+    check(xpgrad.linear, inputs, x @ w.T + (b if with_bias else 0.0))
 
 
 @pytest.mark.parametrize("xshape", [(4, 3), (2, 4, 3)])
 def test_linear_relu_is_relu_of_linear(cpu_backend, xshape):
     rng = np.random.default_rng(8)
-    x, w, b = rand(rng, xshape), rand(rng, (3, 2)), rand(rng, (2,))
+    x, w, b = rand(rng, xshape), rand(rng, (2, 3)), rand(rng, (2,))
     check(lambda *t: xpgrad.linear(*t, activation="relu"), [t64(x), t64(w), t64(b)],
-          np.maximum(x @ w + b, 0.0))
+          np.maximum(x @ w.T + b, 0.0))
     with pytest.raises(ValueError, match="activation must be None or 'relu'"):
         xpgrad.linear(t64(x), t64(w), activation="tanh")
 
@@ -245,8 +245,9 @@ def test_linear_relu_is_relu_of_linear(cpu_backend, xshape):
 def test_linear_shape_errors():
     with pytest.raises(ValueError, match=r"weight must be 2-D.*\(3,\)"):
         xpgrad.linear(xpgrad.ones((2, 3)), xpgrad.ones(3))
-    with pytest.raises(ValueError, match=r"x has 4 features \(shape \(2, 4\)\) but weight expects 3"):
-        xpgrad.linear(xpgrad.ones((2, 4)), xpgrad.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"x has 4 features \(shape \(2, 4\)\) but weight of shape \(2, 3\) "
+                                         r"\(out_features, in_features\) expects 3"):
+        xpgrad.linear(xpgrad.ones((2, 4)), xpgrad.ones((2, 3)))
 
 
 # -- shape and indexing ------------------------------------------------------------------------------
@@ -341,7 +342,7 @@ def test_permute_dims_rejects_a_non_permutation():
 
 def test_composite_network_step(cpu_backend):
     rng = np.random.default_rng(10)
-    x, w1, b1, w2 = rand(rng, (4, 3)), rand(rng, (3, 5)), rand(rng, (5,)), rand(rng, (5, 2))
+    x, w1, b1, w2 = rand(rng, (4, 3)), rand(rng, (5, 3)), rand(rng, (5,)), rand(rng, (5, 2))
     labels = ints([0, 1, 1, 0])
 
     def loss(x, w1, b1, w2):

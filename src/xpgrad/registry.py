@@ -221,10 +221,15 @@ class _State:
             aliases[a] = entry.name
 
     def rebuild(self, pm):
+        before = set(self.tables["backend"])
         self.clear()
         for _, plugin in pm.list_name_plugin():  # registration order; blocked names map to None
             if plugin is not None:
                 self.collect(pm, plugin)
+        from .backend import unregister_backend
+
+        for name in before - set(self.tables["backend"]):  # their plugin is gone: so are they
+            unregister_backend(name)
 
 
 _state = _State()

@@ -72,7 +72,17 @@ def as_tensor(data: Any, dtype: Any = None, backend: Any = None) -> Tensor:
     if isinstance(data, Tensor):
         return data.to(backend, dtype)
     b = _resolve(backend)
-    return Tensor._make(to_array(data, dtype, b, copy=None), b)
+    if dtype is None and b.owns(data) and (b, data.dtype) in _CHECKED:
+        return Tensor._make(data, b)  # the hot path of data loaders: nothing to move, cast or check
+    arr = to_array(data, dtype, b, copy=None)
+    _CHECKED.add((b, arr.dtype))
+    return Tensor._make(arr, b)
+
+
+# (backend, dtype) pairs already found to hold numbers: as_tensor skips the dtype check for them, which
+# costs several times more than wrapping the array. The backend comes first so that comparing two keys
+# never compares dtypes of different libraries.
+_CHECKED: set = set()
 
 
 def full(shape, fill_value, dtype=None, requires_grad=False, backend=None) -> Tensor:

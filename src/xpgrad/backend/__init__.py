@@ -24,7 +24,7 @@ from .numpy_backend import NumpyBackend
 from .registration import (BackendInfo, available_backends, backend_of, backend_of_array, canonical_name,
                            check_same_place, current, get_backend, get_default_dtype, is_array, loaded_backends,
                            manual_seed, mixed_place_error, register_backend, registered_backends, resolve,
-                           set_backend, set_default_dtype, to_numpy, use_backend)
+                           set_backend, set_default_dtype, to_numpy, unregister_backend, use_backend)
 from .strict_backend import STRICT_API_VERSION, StrictBackend
 
 __all__ = [
@@ -32,11 +32,6 @@ __all__ = [
     "NumpyBackend", "StrictBackend", "available_backends", "backend_of", "backend_of_array", "canonical_name",
     "check_same_place", "current", "dtype_name", "get_backend", "get_default_dtype", "gpu_available", "is_array",
     "loaded_backends", "manual_seed", "mixed_place_error", "register_backend", "registered_backends", "resolve",
-    "set_backend", "set_default_dtype", "to_numpy", "use_backend",
+    "set_backend", "set_default_dtype", "to_numpy", "unregister_backend", "use_backend",
 ]
 
-# TRANSITIONAL aliases for callers being moved to the public names above; removed with the last caller.
-from .registration import _loaded  # noqa: E402,F401
-
-_dtype_name = dtype_name
-BACKENDS = ("numpy", "cupy", "array_api_strict")

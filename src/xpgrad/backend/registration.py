@@ -30,7 +30,7 @@ __all__ = [
     "BackendInfo", "available_backends", "backend_of", "backend_of_array", "canonical_name", "check_same_place",
     "current", "get_backend", "get_default_dtype", "is_array", "loaded_backends", "manual_seed",
     "register_backend", "registered_backends", "resolve", "set_backend", "set_default_dtype", "to_numpy",
-    "use_backend",
+    "unregister_backend", "use_backend",
 ]
 
 
@@ -49,7 +49,6 @@ _classes: dict[str, BackendInfo] = {}
 _aliases: dict[str, str] = {}
 _loaded: dict[str, Backend] = {}
 _lock = threading.RLock()
-_discovered = [False]
 
 
 def _key(name: str) -> str:
@@ -84,24 +83,36 @@ def register_backend(name: str, backend_class: type, aliases: tuple[str, ...] = 
 
 
 def _discover() -> None:
-    """Fill the table through the plugin registry, once (it runs every ``register_backends`` hook)."""
-    if _discovered[0]:
-        return
+    """Ask the plugin registry to load (once; a no-op afterwards): it runs every ``register_backends`` hook.
+
+    Called without holding this module's lock: the registry takes its own and
+    calls :func:`register_backend`, so holding both here could deadlock.
+    """
+    # A function-level import: the registry sits above this layer and calls back into it.
+    from .. import registry
+
+    registry.ensure_loaded()
+
+
+def unregister_backend(name: str) -> None:
+    """Remove a registered backend (the registry calls it when the plugin that added it goes).
+
+    Tensors already on it keep working; new ones cannot be made there. The
+    process default or a backend in use by :func:`use_backend` cannot be removed.
+    """
+    key = _aliases.get(_key(name), _key(name))
     with _lock:
-        if _discovered[0]:
+        info = _classes.get(key)
+        if info is None:
             return
-        _discovered[0] = True  # set first: plugins that make tensors while loading must not recurse
-        # A function-level import: the registry sits above this layer and calls back into it.
-        from .. import registry
-
-        ensure = getattr(registry, "ensure_loaded", None)
-        if ensure is not None:
-            ensure()
-        if not _classes:  # TRANSITIONAL: until the registry runs the register_backends hook
-            from . import builtins
-
-            builtins.register_backends(register=lambda n, c, aliases=(): register_backend(
-                n, c, aliases, plugin="xpgrad.backend.builtins"))
+        b = _loaded.get(key)
+        if b is not None and (b is _current.get() or (_default and _default[0] is b)):
+            raise BackendError(f"backend {key!r} is the current backend; switch with set_backend() before "
+                               "removing the plugin that registered it")
+        del _classes[key]
+        for a in info.aliases:
+            _aliases.pop(a, None)
+        _loaded.pop(key, None)
 
 
 def registered_backends() -> dict[str, BackendInfo]:
