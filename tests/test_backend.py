@@ -13,7 +13,6 @@ import pytest
 import xpgrad
 from xpgrad import backend as B
 
-
 # -- names, aliases, current backend ------------------------------------------------------------
 
 @pytest.mark.parametrize("name, canonical", [

@@ -92,7 +92,7 @@ def test_manual_seed_reproduces_on_cupy():
         first = (xpgrad.randn(5).numpy(), xpgrad.rand(5).numpy(), xpgrad.randint(0, 9, (5,)).numpy())
         xpgrad.manual_seed(5)
         second = (xpgrad.randn(5).numpy(), xpgrad.rand(5).numpy(), xpgrad.randint(0, 9, (5,)).numpy())
-    for u, v in zip(first, second):
+    for u, v in zip(first, second, strict=True):
         np.testing.assert_array_equal(u, v)
     assert isinstance(B.resolve("cupy").permutation(4), np.ndarray)
 

@@ -26,8 +26,8 @@ def _read_png(path):
 
 def test_history_plot(tmp_path):
     h = xpgrad.History()
-    for e, (l, a) in enumerate([(1.1, 0.3), (0.7, 0.6), (0.4, 0.9)], start=1):
-        h.append(epoch=e, loss=l, accuracy=a, lr=0.1, time=0.0, val_loss=l + 0.1, val_accuracy=a - 0.1)
+    for e, (loss, a) in enumerate([(1.1, 0.3), (0.7, 0.6), (0.4, 0.9)], start=1):
+        h.append(epoch=e, loss=loss, accuracy=a, lr=0.1, time=0.0, val_loss=loss + 0.1, val_accuracy=a - 0.1)
     out = plot_history(h, tmp_path / "history.png", title="run")
     assert out == str(tmp_path / "history.png")
     img = _read_png(out)

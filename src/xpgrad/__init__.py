@@ -12,8 +12,17 @@ import importlib
 
 from .autograd import *  # noqa: F401,F403
 from .autograd import __all__ as _autograd_all
-from .backend import (BackendError, available_backends, get_backend, get_default_dtype, gpu_available, manual_seed,
-                      set_backend, set_default_dtype, use_backend)
+from .backend import (
+    BackendError,
+    available_backends,
+    get_backend,
+    get_default_dtype,
+    gpu_available,
+    manual_seed,
+    set_backend,
+    set_default_dtype,
+    use_backend,
+)
 from .gradcheck import GradcheckError, gradcheck
 
 __version__ = "0.1.0"

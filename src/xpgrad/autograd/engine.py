@@ -64,7 +64,7 @@ def _initial_grad(root, grad):
     return g
 
 
-def backward(root: "Tensor", grad=None, retain_graph: bool = False) -> None:
+def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
     """Apply the chain rule from ``root`` down to every leaf that requires grad.
 
     Leaves accumulate into ``.grad`` (summing with what is already there);
@@ -89,7 +89,8 @@ def backward(root: "Tensor", grad=None, retain_graph: bool = False) -> None:
             in_grads = (in_grads,) if not isinstance(in_grads, list) else tuple(in_grads)
         owned = ctx.fn.owns_grads
         # needs_input_grad is True exactly for the arguments that are tensors requiring grad
-        for parent, pg, needed in zip(ctx.parents, in_grads, ctx.needs_input_grad):
+        # strict=False: a backward may leave out trailing None gradients
+        for parent, pg, needed in zip(ctx.parents, in_grads, ctx.needs_input_grad, strict=False):
             if pg is None or not needed:
                 continue
             fresh = owned

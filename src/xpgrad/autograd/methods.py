@@ -80,10 +80,12 @@ _METHODS = {
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
 
-Tensor.T = property(lambda self: S.permute_dims(self, (1, 0)) if self.ndim == 2 else _bad_T(self),
-                    doc="Transpose of a 2-D tensor.")
-Tensor.mT = property(lambda self: S.permute_dims(self, tuple(range(self.ndim - 2)) + (self.ndim - 1, self.ndim - 2)),
-                     doc="Transpose of the last two axes.")
+# The class declares these properties for type checkers only (under TYPE_CHECKING); this binds them.
+Tensor.T = property(  # type: ignore[method-assign,assignment]
+    lambda self: S.permute_dims(self, (1, 0)) if self.ndim == 2 else _bad_T(self), doc="Transpose of a 2-D tensor.")
+Tensor.mT = property(  # type: ignore[method-assign,assignment]
+    lambda self: S.permute_dims(self, tuple(range(self.ndim - 2)) + (self.ndim - 1, self.ndim - 2)),
+    doc="Transpose of the last two axes.")
 
 
 def _bad_T(self):

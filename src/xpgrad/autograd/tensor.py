@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from .. import backend as _backend
 from .convert import to_array
@@ -12,7 +12,9 @@ __all__ = ["Tensor"]
 
 if TYPE_CHECKING:
     #: What an operator accepts besides a Tensor: a Python number or a raw array of the same backend.
-    Operand = Union["Tensor", float, int, bool, Any]
+    from typing import TypeAlias
+
+    Operand: TypeAlias = "Tensor | float | int | bool | Any"
 
 
 class Tensor:
@@ -227,7 +229,7 @@ class Tensor:
         """
         return self.numpy().tolist()
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, outside the graph.
 
         >>> import xpgrad
@@ -236,7 +238,7 @@ class Tensor:
         """
         return Tensor._make(self.data, self._backend)
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Switch gradient tracking on (or off) for this leaf, in place; returns self."""
         if requires_grad and not self._backend.is_floating(self.data.dtype):
             raise TypeError(f"only floating-point tensors can require gradients; this one is {self.dtype}. "
@@ -246,7 +248,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def set_(self, source: Any) -> "Tensor":
+    def set_(self, source: Any) -> Tensor:
         """Make this tensor hold ``source``'s data (a Tensor or a backend array), without copying; returns self.
 
         The backend follows the new data. Used to replace parameters in place
@@ -265,7 +267,7 @@ class Tensor:
             self.data = source
         return self
 
-    def to(self, backend=None, dtype=None) -> "Tensor":
+    def to(self, backend=None, dtype=None) -> Tensor:
         """Copy to another backend (onto its default device) and/or dtype; returns self when nothing changes.
 
         The result is a new leaf with the same ``requires_grad`` (gradients do

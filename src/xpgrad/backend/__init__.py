@@ -21,10 +21,29 @@ True
 from .base import DTYPE_NAMES, FLOAT_DTYPES, Backend, BackendError, dtype_name
 from .cupy_backend import CupyBackend, gpu_available
 from .numpy_backend import NumpyBackend
-from .registration import (BackendInfo, available_backends, backend_of, backend_of_array, canonical_name,
-                           check_same_place, current, get_backend, get_default_dtype, is_array, loaded_backends,
-                           manual_seed, mixed_place_error, register_backend, registered_backends, resolve,
-                           set_backend, set_default_dtype, to_numpy, unregister_backend, use_backend)
+from .registration import (
+                           BackendInfo,
+                           available_backends,
+                           backend_of,
+                           backend_of_array,
+                           canonical_name,
+                           check_same_place,
+                           current,
+                           get_backend,
+                           get_default_dtype,
+                           is_array,
+                           loaded_backends,
+                           manual_seed,
+                           mixed_place_error,
+                           register_backend,
+                           registered_backends,
+                           resolve,
+                           set_backend,
+                           set_default_dtype,
+                           to_numpy,
+                           unregister_backend,
+                           use_backend,
+)
 from .strict_backend import STRICT_API_VERSION, StrictBackend
 
 __all__ = [

@@ -57,7 +57,9 @@ def _fast_namespace() -> types.ModuleType:
     floating arrays without a ``dtype=`` request ``ufunc.reduce`` gives the
     same values and dtype. Everything else is array-api-compat's.
     """
-    import array_api_compat.numpy as compat
+    import array_api_compat.numpy
+
+    compat: Any = array_api_compat.numpy  # its reductions are defined dynamically, unseen by type checkers
 
     ns = types.ModuleType("xpgrad.backend.numpy_namespace", _fast_namespace.__doc__)
     ns.__dict__.update({k: v for k, v in vars(compat).items() if not k.startswith("__")})
@@ -78,8 +80,6 @@ def _fast_namespace() -> types.ModuleType:
             return total / (x.size // max(total.size, 1))
         return compat.mean(x, axis=axis, keepdims=keepdims)
 
-    ns.sum = _fast(np.add.reduce, compat.sum)
-    ns.max = _fast(np.maximum.reduce, compat.max)
-    ns.min = _fast(np.minimum.reduce, compat.min)
-    ns.mean = mean
+    ns.__dict__.update(sum=_fast(np.add.reduce, compat.sum), max=_fast(np.maximum.reduce, compat.max),
+                       min=_fast(np.minimum.reduce, compat.min), mean=mean)
     return ns

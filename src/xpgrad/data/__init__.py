@@ -8,8 +8,15 @@
 ((32, 2), (32,))
 """
 
-from .files import (CIFAR10_CLASSES, DatasetNotFoundError, UnsafePickleError, load_cifar10, load_mnist,
-                    read_cifar10_batch, read_idx)
+from .files import (
+                    CIFAR10_CLASSES,
+                    DatasetNotFoundError,
+                    UnsafePickleError,
+                    load_cifar10,
+                    load_mnist,
+                    read_cifar10_batch,
+                    read_idx,
+)
 from .loader import DataLoader
 from .synthetic import blobs, spiral
 

@@ -142,12 +142,12 @@ def load_mnist(root, train: bool = True, download: bool = False, flatten: bool =
     names = MNIST_FILES[bool(train)]
     paths = [_find(root, [n], ["MNIST/raw", "mnist"]) for n in names]
     if None in paths and download:
-        for name, path in zip(names, paths):
+        for name, path in zip(names, paths, strict=True):
             if path is None:
                 _download_any([m + name + ".gz" for m in MNIST_MIRRORS], root / (name + ".gz"), MNIST_MD5[name + ".gz"])
         paths = [_find(root, [n], ["MNIST/raw", "mnist"]) for n in names]
     if None in paths:
-        missing = [n for n, p in zip(names, paths) if p is None]
+        missing = [n for n, p in zip(names, paths, strict=True) if p is None]
         raise DatasetNotFoundError(
             f"MNIST {'training' if train else 'test'} files not found in {root}: missing "
             f"{', '.join(missing)} (each may also end in .gz). Download them from {MNIST_MIRRORS[0]} into that "
