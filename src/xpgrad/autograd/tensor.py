@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any
 
 from .. import backend as _backend
@@ -15,6 +16,18 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     Operand: TypeAlias = "Tensor | float | int | bool | Any"
+
+
+_BACKEND_DOC = """The :class:`~xpgrad.backend.Backend` holding the data.
+
+    It compares equal to its canonical name, and ``t.backend.xp`` is the
+    raw array-API namespace of ``t.data``.
+
+    >>> import xpgrad
+    >>> t = xpgrad.tensor([1.0])
+    >>> t.backend == "numpy", t.backend.name
+    (True, 'numpy')
+    """
 
 
 class Tensor:
@@ -33,6 +46,8 @@ class Tensor:
     >>> x = xpgrad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     >>> x.shape, x.dtype.name if hasattr(x.dtype, "name") else x.dtype
     ((2, 2), 'float32')
+    >>> x.backend == "numpy", x.backend.name, x.backend.xp is xpgrad.backend.current().xp
+    (True, 'numpy', True)
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_backend", "__weakref__")
@@ -137,19 +152,11 @@ class Tensor:
             n *= s
         return n
 
-    @property
-    def backend(self) -> _backend.Backend:
-        """The :class:`~xpgrad.backend.Backend` holding the data.
-
-        It compares equal to its canonical name, and ``t.backend.xp`` is the
-        raw array-API namespace of ``t.data``.
-
-        >>> import xpgrad
-        >>> t = xpgrad.tensor([1.0])
-        >>> t.backend == "numpy", t.backend.name
-        (True, 'numpy')
-        """
-        return self._backend
+    if TYPE_CHECKING:
+        @property
+        def backend(self) -> _backend.Backend: ...
+    else:  # a C-level getter: layers read it on every call, and a Python property costs several times more
+        backend = property(operator.attrgetter("_backend"), doc=_BACKEND_DOC)
 
     @property
     def device(self):

@@ -79,8 +79,11 @@ class Linear(Module):
         >>> bool((layer.forward_relu(x).numpy() == nn.ReLU()(layer(x)).numpy()).all())
         True
         """
-        (x,) = _prepare_inputs(self, (x,))
-        return LinearReLU.apply(x, self.weight, self.bias)
+        w = self.weight
+        # The hot path inlines __call__'s check (one layer per call in a deep fused stack)
+        if type(x) is not Tensor or x.backend is not w.backend or x.data.dtype is not w.data.dtype:
+            (x,) = _prepare_inputs(self, (x,))
+        return LinearReLU.apply(x, w, self.bias)
 
     def fuse_next(self, following: Module) -> Callable[[Any], Tensor] | None:
         """:meth:`forward_relu` when ``following`` is a plain built-in ReLU, else None.

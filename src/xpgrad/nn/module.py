@@ -444,7 +444,8 @@ def _prepare_inputs(module: Module, args: tuple) -> tuple:
         # Containers have no direct parameters; their children (or fused steps) check.
         for p in module._parameters.values():
             if p is not None:
-                if p.backend is x.backend and p.data.dtype == x.data.dtype:
+                # `is` first: NumPy's dtypes are singletons, and identity is cheaper than dtype equality
+                if p.backend is x.backend and (p.data.dtype is x.data.dtype or p.data.dtype == x.data.dtype):
                     return args
                 break
         else:

@@ -77,7 +77,7 @@ class LinearReLU(Function):
 def _affine(x, w, b):
     if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
         _shape_error(x, w)
-    if x.dtype != w.dtype:  # NumPy would promote silently, strict would refuse: say it the same way everywhere
+    if x.dtype is not w.dtype and x.dtype != w.dtype:  # NumPy would promote silently, strict refuse: one message
         raise TypeError(f"linear: x has dtype {x.dtype} but weight has dtype {w.dtype}; cast x first, e.g. "
                         "x.astype(weight.dtype) (or a model's weights with model.to(dtype=...))")
     # w.T is a view; BLAS reads it through its transpose flag, so this costs the same as x @ W with W (in, out).
