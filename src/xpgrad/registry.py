@@ -101,7 +101,11 @@ class _State:
                     self._load()
                     self.ready = True
                 except BaseException:
-                    self.pm = None  # a broken built-in: fail again, loudly, on the next use
+                    # A broken built-in or an interrupt: forget the half-filled tables, so the next use
+                    # loads from scratch (and fails again, loudly) instead of finding duplicates.
+                    self.pm = None
+                    self.dists.clear()
+                    self.clear()
                     raise
                 finally:
                     self.loading = False
@@ -122,7 +126,7 @@ class _State:
                         try:
                             pm.check_pending()
                             self.collect(pm, plugin)
-                        except Exception:
+                        except BaseException:  # SystemExit from a hook too: nothing of the plugin stays
                             super().unregister(plugin)
                             raise
                     return name
@@ -154,11 +158,14 @@ class _State:
                 plugin = ep.load()
                 self.dists[ep.name] = dist
                 pm.register(plugin, name=ep.name)
-            except Exception as exc:
+            except KeyboardInterrupt:  # the user's Ctrl-C is not the plugin's fault: stop loading
+                raise
+            except BaseException as exc:  # noqa: BLE001 - sys.exit(), GeneratorExit or a custom BaseException
+                # in a plugin's import or hook is isolated like any other plugin error: the host keeps working.
                 self.dists.pop(ep.name, None)
                 warnings.warn(PluginWarning(
                     f"xpgrad plugin {ep.name!r} from distribution {dist!r} ({ep.value}) was skipped: "
-                    f"{type(exc).__name__}: {exc}. Fix or uninstall it, or set XPGRAD_BLOCK_PLUGINS={ep.name}."),
+                    f"{_describe_failure(exc)}. Fix or uninstall it, or set XPGRAD_BLOCK_PLUGINS={ep.name}."),
                     stacklevel=2)
 
     def collect(self, pm, plugin):
@@ -232,6 +239,14 @@ class _State:
             unregister_backend(name)
 
 
+def _describe_failure(exc: BaseException) -> str:
+    """What a plugin did wrong, in words: ``"it called sys.exit(3)"`` or ``"RuntimeError: boom"``."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 _state = _State()
 
 
@@ -302,20 +317,31 @@ class ComponentTable(Mapping):
     def __init__(self, kind):
         self.kind = kind
 
+    def _tables(self):
+        """(names, aliases) of one loaded state, read together even if another thread calls reload()."""
+        state = _state
+        state.ensure()
+        return state.tables[self.kind], state.aliases[self.kind]
+
     def _table(self):
-        _state.ensure()
-        return _state.tables[self.kind]
+        return self._tables()[0]
 
     def __getitem__(self, name):
-        table = self._table()
-        entry = table.get(_state.aliases[self.kind].get(name, name))
+        table, aliases = self._tables()
+        try:
+            entry = table.get(aliases.get(name, name))
+        except TypeError:  # an unhashable name (a list, a dict): unknown like any other
+            entry = None
         if entry is None:
-            raise UnknownComponentError(_unknown_message(self.kind, name, table, _state.aliases[self.kind]))
+            raise UnknownComponentError(_unknown_message(self.kind, name, table, aliases))
         return entry
 
     def __contains__(self, name):
-        table = self._table()
-        return name in table or name in _state.aliases[self.kind]
+        table, aliases = self._tables()
+        try:
+            return name in table or name in aliases
+        except TypeError:
+            return False
 
     def __iter__(self):
         return iter(list(self._table()))
@@ -326,8 +352,7 @@ class ComponentTable(Mapping):
     @property
     def aliases(self) -> dict:
         """Alias -> canonical name."""
-        self._table()
-        return dict(_state.aliases[self.kind])
+        return dict(self._tables()[1])
 
     def __repr__(self):
         return f"<xpgrad {self.kind} registry: {', '.join(sorted(self._table()))}>"
