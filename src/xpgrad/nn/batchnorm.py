@@ -6,7 +6,7 @@ from ..autograd.function import Function
 from . import init as _init
 from .linear import _check_features
 from .module import Module
-from .parameter import Parameter
+from .parameter import Parameter, check_float_dtype
 
 __all__ = ["BatchNorm1d"]
 
@@ -74,7 +74,8 @@ class BatchNorm1d(Module):
     eps : float
         Added to the variance to avoid dividing by zero (default 1e-5).
     dtype, backend : optional
-        Where and how to create the parameters and buffers.
+        Where and how to create the parameters and buffers (a floating
+        dtype: an integer or bool one raises ``TypeError``).
 
     Examples
     --------
@@ -91,6 +92,7 @@ class BatchNorm1d(Module):
     def __init__(self, num_features: int, momentum: float = 0.1, eps: float = 1e-5, dtype=None, backend=None):
         super().__init__()
         _check_features("BatchNorm1d", num_features=num_features)
+        check_float_dtype(dtype, "nn.BatchNorm1d")
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"BatchNorm1d momentum must be in [0, 1], got {momentum!r}")
         if not eps > 0:

@@ -15,6 +15,7 @@ import math
 from .. import backend as xb
 from ..autograd.creation import as_tensor
 from ..autograd.tensor import Tensor
+from .parameter import check_float_dtype
 
 __all__ = ["fans", "get", "kaiming", "normal", "xavier", "zeros"]
 
@@ -41,6 +42,7 @@ def fans(shape) -> tuple[int, int]:
 
 
 def _draw(shape, std, dtype, backend):
+    check_float_dtype(dtype, "nn.init")  # random draws are floating point: name the dtype, not a raw error
     b = xb.current() if backend is None else xb.resolve(backend)
     dt = b.dtype(xb.get_default_dtype() if dtype is None else dtype)
     shape = tuple(shape)

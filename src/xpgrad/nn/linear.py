@@ -11,7 +11,7 @@ from ..autograd.tensor import Tensor
 from . import init as _init
 from .activation import is_builtin_relu
 from .module import Module, _prepare_inputs
-from .parameter import Parameter
+from .parameter import Parameter, check_float_dtype
 
 __all__ = ["Linear"]
 
@@ -39,7 +39,8 @@ class Linear(Module):
     bias : bool
         Learn the additive bias ``b`` (initialized to zeros).
     dtype : str, optional
-        Parameter dtype; default :func:`xpgrad.get_default_dtype`.
+        Parameter dtype, floating point (an integer or bool dtype raises
+        ``TypeError``); default :func:`xpgrad.get_default_dtype`.
     init : str or callable
         Initializer of ``W`` (see :mod:`xpgrad.nn.init`), called with the
         shape (out_features, in_features); default ``"kaiming"``.
@@ -61,6 +62,7 @@ class Linear(Module):
                  backend=None):
         super().__init__()
         _check_features("Linear", in_features=in_features, out_features=out_features)
+        check_float_dtype(dtype, "nn.Linear")
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(_init.get(init)((out_features, in_features), dtype=dtype, backend=backend))
         b = _init.zeros((out_features,), dtype=dtype, backend=backend) if bias else None

@@ -8,7 +8,7 @@ from ..autograd.ops.shape import reshape
 from . import init as _init
 from .linear import _check_features
 from .module import Module
-from .parameter import Parameter
+from .parameter import Parameter, check_float_dtype
 
 __all__ = ["Maxout"]
 
@@ -37,6 +37,7 @@ class Maxout(Module):
                  init="kaiming", backend=None):
         super().__init__()
         _check_features("Maxout", in_features=in_features, out_features=out_features, pieces=pieces)
+        check_float_dtype(dtype, "nn.Maxout")
         self.in_features, self.out_features, self.pieces = in_features, out_features, pieces
         width = pieces * out_features
         w = _init.get(init)((width, in_features), dtype=dtype, backend=backend)

@@ -3,49 +3,16 @@
 from __future__ import annotations
 
 import numbers
-from collections import namedtuple
 from collections.abc import Callable
 from typing import Any
 
 from .. import backend as xb
 from ..autograd.creation import as_tensor
 from ..autograd.tensor import Tensor
-from .parameter import Parameter
+from .parameter import Parameter, check_float_dtype
+from .state import IncompatibleKeys, StateDictError, load_slots, move_slots
 
 __all__ = ["IncompatibleKeys", "Module", "StateDictError"]
-
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-IncompatibleKeys.__doc__ = ("Keys that ``load_state_dict(strict=False)`` skipped: missing from the dict and "
-                            "unexpected in it.")
-
-
-class StateDictError(ValueError):
-    """``load_state_dict`` found missing, unexpected, wrongly shaped or unreadable entries.
-
-    The attributes ``missing``, ``unexpected``, ``mismatched`` (key -> (expected shape,
-    given shape)) and ``unreadable`` (key -> reason) list every problem at once.
-    """
-
-    def __init__(self, module_name, missing, unexpected, mismatched, unreadable):
-        self.missing, self.unexpected = list(missing), list(unexpected)
-        self.mismatched, self.unreadable = dict(mismatched), dict(unreadable)
-        lines = [f"cannot load the state dict into {module_name}; nothing was changed:"]
-        if self.missing:
-            lines.append("  missing keys: " + ", ".join(repr(k) for k in self.missing))
-        if self.unexpected:
-            lines.append("  unexpected keys: " + ", ".join(repr(k) for k in self.unexpected))
-        for k, (want, got) in self.mismatched.items():
-            hint = ""
-            if len(want) == 2 and tuple(got) == tuple(want)[::-1]:
-                hint = (" (transposed? nn.Linear weights are (out_features, in_features) as in PyTorch; "
-                        "load the transpose of an (in, out) array)")
-            lines.append(f"  wrong shape for {k!r}: the module has {want}, the dict has {got}{hint}")
-        for k, why in self.unreadable.items():
-            lines.append(f"  unreadable value for {k!r}: {why}")
-        lines.append("  (build the model with the same architecture as the one saved, or pass strict=False "
-                     "to skip missing and unexpected keys)")
-        super().__init__("\n".join(lines))
-
 
 class Module:
     """Base class of every layer and network.
@@ -326,10 +293,16 @@ class Module:
 
         Values may be xpgrad tensors, arrays of any backend or NumPy arrays;
         each is copied, cast to the dtype and moved to the backend of the
-        entry it replaces. Every problem (missing, unexpected, wrongly shaped
-        or unreadable entries) is reported in one :class:`StateDictError`, and
-        then nothing is changed. With ``strict=False`` missing and unexpected
-        keys are skipped (shapes must still match).
+        entry it replaces. Every entry is checked before anything changes:
+        missing, unexpected, wrongly shaped or unreadable entries (not an
+        array) and dtypes that cannot be converted without losing values
+        (floating values into an integer buffer, integers outside its range,
+        complex or string data) are all reported in one
+        :class:`StateDictError`, and then nothing is changed. Floating entries
+        take floating or integer values, cast to their dtype (as PyTorch
+        does). Should swapping the arrays in still fail, the entries already
+        replaced are restored. With ``strict=False`` missing and unexpected
+        keys are skipped (shapes and dtypes must still match).
 
         Returns
         -------
@@ -343,50 +316,25 @@ class Module:
         >>> bool((a.weight.numpy() == b.weight.numpy()).all())
         True
         """
-        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
-            raise TypeError(f"load_state_dict expects a mapping of names to arrays, got {type(state_dict).__name__}")
-        own = dict(self._state_slots())
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict.keys() if k not in own]
-        mismatched, unreadable, staged = {}, {}, []
-        for key, target in own.items():
-            if key not in state_dict:
-                continue
-            try:
-                arr = _convert(state_dict[key], target)
-            except Exception as e:  # noqa: BLE001 - reported together with the other problems
-                unreadable[key] = f"{type(e).__name__}: {e}"
-                continue
-            if tuple(arr.shape) != target.shape:
-                mismatched[key] = (target.shape, tuple(arr.shape))
-                continue
-            staged.append((target, arr))
-        if mismatched or unreadable or (strict and (missing or unexpected)):
-            raise StateDictError(type(self).__name__, missing if strict else [], unexpected if strict else [],
-                                 mismatched, unreadable)
-        for target, arr in staged:
-            target.set_(as_tensor(arr, backend=target.backend))
-        return IncompatibleKeys(missing, unexpected)
+        return load_slots(self, dict(self._state_slots()), state_dict, strict)
 
     def to(self, backend=None, dtype=None):
         """Move every parameter and buffer to ``backend`` and/or cast floating ones to ``dtype``, in place.
 
         The :class:`Parameter` objects stay the same (so an optimizer built
         before keeps working); their arrays and gradients are replaced.
-        Integer buffers keep their dtype. Returns the module.
+        Integer buffers keep their dtype; ``dtype`` itself must be floating
+        (an integer or bool one raises ``TypeError``: parameters must stay
+        learnable). Every new array is made before any is swapped in, so a
+        failure leaves the module as it was. Returns the module.
 
         >>> from xpgrad import nn
         >>> layer = nn.Linear(2, 3).to(dtype="float64")
         >>> str(layer.weight.dtype)
         'float64'
         """
-        target = None if backend is None else xb.resolve(backend)
-        for _, t in self._state_slots():
-            b = target or t.backend
-            grad = t.grad
-            t.set_(as_tensor(_move(t.data, b, dtype), backend=b))  # the same object, new array and backend
-            if grad is not None:
-                t.grad = _move(grad, b, dtype)
+        check_float_dtype(dtype, f"{type(self).__name__}.to")
+        move_slots(list(self._state_slots()), backend, dtype)
         return self
 
     # -- repr ----------------------------------------------------------------------------------
@@ -413,24 +361,6 @@ def _check_name(name, module):
 
 def _is_float(dtype) -> bool:
     return xb.dtype_name(dtype).startswith("float")
-
-
-def _move(arr, target, dtype):
-    """``arr`` on backend ``target``, floating arrays cast to ``dtype`` (None: keep); no copy when nothing changes."""
-    return target.asarray(arr, dtype=dtype if dtype is not None and _is_float(arr.dtype) else None)
-
-
-def _convert(value, like: Tensor):
-    """A fresh array of ``like``'s backend and dtype holding ``value`` (never sharing the caller's memory)."""
-    b, dt = like.backend, like.data.dtype
-    if isinstance(value, Tensor):
-        value = value.data
-    if b.owns(value):
-        return b.asarray(value, dtype=dt, copy=True)
-    if not (xb.is_array(value) or hasattr(value, "__array__") or hasattr(value, "__dlpack__")):
-        raise TypeError(f"expected an array or Tensor, got {type(value).__name__}")
-    # A foreign array (another backend, a torch tensor, a memoryview) may reach us as a view of its memory.
-    return b.xp.asarray(b.asarray(value, dtype=dt), copy=True)
 
 
 # -- inputs of Module.__call__ --------------------------------------------------------------------------
