@@ -15,6 +15,7 @@ from .autograd.ops import reduction as _R
 from .autograd.ops import shape as _S
 from .autograd.ops.elementwise import Tanh  # the engine's op, shared rather than redefined
 from .hookspecs import Collector
+from .hyperparameters import check, integer, number, rules
 
 __all__ = ["elu", "gelu", "identity", "leaky_relu", "log_softmax", "maxout", "relu", "sigmoid", "silu", "softmax",
            "softplus", "tanh"]
@@ -212,6 +213,7 @@ def relu(x):
 
 
 @builtin("leaky_relu")
+@rules(negative_slope=number())
 def leaky_relu(x, negative_slope=0.01):
     """Leaky ReLU: x for x > 0, ``negative_slope``·x otherwise (the lecture's max(0.1x, x) is slope 0.1).
 
@@ -219,10 +221,12 @@ def leaky_relu(x, negative_slope=0.01):
     >>> xpgrad.activations.leaky_relu(xpgrad.tensor([-10.0, 2.0])).tolist()
     [-0.1, 2.0]
     """
+    check("leaky_relu", leaky_relu.hyperparameter_rules, {"negative_slope": negative_slope})
     return LeakyReLU.apply(x, negative_slope=negative_slope)
 
 
 @builtin("elu")
+@rules(alpha=number(min=0))
 def elu(x, alpha=1.0):
     """Exponential linear unit: x for x > 0, α(eˣ − 1) otherwise (smooth, saturating at −α).
 
@@ -230,10 +234,12 @@ def elu(x, alpha=1.0):
     >>> round(xpgrad.activations.elu(xpgrad.tensor([-50.0, 1.0])).tolist()[0], 4)
     -1.0
     """
+    check("elu", elu.hyperparameter_rules, {"alpha": alpha})
     return ELU.apply(x, alpha=alpha)
 
 
 @builtin("maxout")
+@rules(pieces=integer(min=1))
 def maxout(x, pieces=2):
     """Maxout: splits the last axis into consecutive groups of ``pieces`` features and keeps each group's max.
 
@@ -244,8 +250,9 @@ def maxout(x, pieces=2):
     >>> xpgrad.activations.maxout(xpgrad.tensor([[1.0, 5.0, -2.0, -3.0]]), pieces=2).tolist()
     [[5.0, -2.0]]
     """
+    check("maxout", maxout.hyperparameter_rules, {"pieces": pieces})
     features = x.shape[-1] if x.ndim else 0
-    if not isinstance(pieces, int) or pieces < 1 or features % pieces:
+    if features % pieces:
         raise ValueError(f"maxout: the last axis ({features} features, shape {x.shape}) must split into groups "
                          f"of pieces={pieces!r}; use a positive int that divides {features}")
     grouped = _S.reshape(x, (*x.shape[:-1], features // pieces, pieces))
@@ -253,6 +260,7 @@ def maxout(x, pieces=2):
 
 
 @builtin("softmax")
+@rules(axis=integer())
 def softmax(x, axis=-1):
     """Softmax along ``axis``: eˣⁱ / Σⱼ eˣʲ, computed after subtracting the max so large scores do not overflow.
 
@@ -260,10 +268,12 @@ def softmax(x, axis=-1):
     >>> xpgrad.activations.softmax(xpgrad.tensor([[1e4, 1e4]])).tolist()
     [[0.5, 0.5]]
     """
+    check("softmax", softmax.hyperparameter_rules, {"axis": axis})
     return Softmax.apply(x, axis=axis)
 
 
 @builtin("log_softmax")
+@rules(axis=integer())
 def log_softmax(x, axis=-1):
     """Log-softmax along ``axis``: xᵢ − log Σⱼ eˣʲ, stable for scores of any size.
 
@@ -271,6 +281,7 @@ def log_softmax(x, axis=-1):
     >>> round(xpgrad.activations.log_softmax(xpgrad.tensor([0.0, 0.0])).tolist()[0], 4)
     -0.6931
     """
+    check("log_softmax", log_softmax.hyperparameter_rules, {"axis": axis})
     return LogSoftmax.apply(x, axis=axis)
 
 

@@ -14,10 +14,12 @@ from .autograd.function import Function
 from .autograd.tensor import Tensor
 from .backend import check_same_place
 from .hookspecs import Collector
+from .hyperparameters import check, choice, number, rules
 
 __all__ = ["binary_cross_entropy", "mse", "multiclass_svm", "softmax_cross_entropy"]
 
 _REDUCTIONS = ("mean", "sum", "none")
+_REDUCTION = choice(*_REDUCTIONS)  # the rule every loss applies to its reduction
 builtin = Collector("loss")  # the public functions below join it with @builtin(name, aliases=...)
 
 
@@ -30,11 +32,6 @@ def _reduce(xp, per, reduction):
 def _scale(g, reduction, count):
     """Upstream gradient of the reduction: g/count for mean, g for sum and none."""
     return g / count if reduction == "mean" else g
-
-
-def _check_reduction(name, reduction):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{name}: reduction={reduction!r} is not one of {_REDUCTIONS}")
 
 
 def _labels(name, scores, targets):
@@ -53,6 +50,14 @@ def _labels(name, scores, targets):
     if scores.ndim != 2 or tuple(labels.shape) != (scores.shape[0],):
         raise ValueError(f"{name}: expected scores of shape (N, C) and targets of shape (N,), got scores "
                          f"{scores.shape} and targets {tuple(labels.shape)}")
+    if scores.backend.on_host and labels.shape[0]:  # on a device this would synchronise every step: see the guide
+        classes = scores.shape[1]
+        if int(xp.min(labels)) < 0 or int(xp.max(labels)) >= classes:
+            bad = xp.nonzero((labels < 0) | (labels >= classes))[0]
+            at = int(bad[0])
+            raise ValueError(f"{name}: class label {int(labels[at])} at position {at} (of {bad.shape[0]} out of "
+                             f"range) is not in [0, {classes}) for scores with {classes} classes; labels must "
+                             f"be integers 0..{classes - 1}")
     return labels
 
 
@@ -159,6 +164,7 @@ class BinaryCrossEntropyWithLogits(Function):
 
 
 @builtin("softmax_cross_entropy", aliases=("cross_entropy", "softmax"))
+@rules(reduction=_REDUCTION)
 def softmax_cross_entropy(scores, targets, *, reduction="mean"):
     """Softmax cross-entropy: Lᵢ = −log(e^{s_{yᵢ}} / Σⱼ e^{sⱼ}) = log Σⱼ e^{sⱼ} − s_{yᵢ}, averaged over rows.
 
@@ -171,11 +177,12 @@ def softmax_cross_entropy(scores, targets, *, reduction="mean"):
     >>> round(loss.item(), 5) == round(math.log(10), 5)
     True
     """
-    _check_reduction("softmax_cross_entropy", reduction)
+    check("softmax_cross_entropy", softmax_cross_entropy.hyperparameter_rules, {"reduction": reduction})
     return SoftmaxCrossEntropy.apply(scores, _labels("softmax_cross_entropy", scores, targets), reduction=reduction)
 
 
 @builtin("multiclass_svm", aliases=("svm", "hinge"))
+@rules(reduction=_REDUCTION, margin=number(min=0))
 def multiclass_svm(scores, targets, *, margin=1.0, reduction="mean"):
     """Multiclass SVM (Weston–Watkins hinge): Lᵢ = Σ_{j≠yᵢ} max(0, sⱼ − s_{yᵢ} + margin), averaged over rows.
 
@@ -187,12 +194,13 @@ def multiclass_svm(scores, targets, *, margin=1.0, reduction="mean"):
     >>> round(xpgrad.losses.multiclass_svm(s, [0]).item(), 4)
     2.9
     """
-    _check_reduction("multiclass_svm", reduction)
+    check("multiclass_svm", multiclass_svm.hyperparameter_rules, {"reduction": reduction, "margin": margin})
     labels = _labels("multiclass_svm", scores, targets)
     return MulticlassSVM.apply(scores, labels, margin=float(margin), reduction=reduction)
 
 
 @builtin("mse", aliases=("mean_squared_error",))
+@rules(reduction=_REDUCTION)
 def mse(scores, targets, *, reduction="mean"):
     """Mean squared error: mean over all elements of (s − t)², with float targets shaped like the scores.
 
@@ -200,11 +208,12 @@ def mse(scores, targets, *, reduction="mean"):
     >>> xpgrad.losses.mse(xpgrad.tensor([1.0, 3.0]), [0.0, 0.0]).item()
     5.0
     """
-    _check_reduction("mse", reduction)
+    check("mse", mse.hyperparameter_rules, {"reduction": reduction})
     return MeanSquaredError.apply(scores, _values("mse", scores, targets), reduction=reduction)
 
 
 @builtin("binary_cross_entropy", aliases=("bce",))
+@rules(reduction=_REDUCTION)
 def binary_cross_entropy(scores, targets, *, reduction="mean"):
     """Binary cross-entropy from logits: −[t log σ(s) + (1 − t) log(1 − σ(s))], mean over elements.
 
@@ -215,7 +224,7 @@ def binary_cross_entropy(scores, targets, *, reduction="mean"):
     >>> round(xpgrad.losses.binary_cross_entropy(xpgrad.tensor([0.0]), [1.0]).item(), 4)
     0.6931
     """
-    _check_reduction("binary_cross_entropy", reduction)
+    check("binary_cross_entropy", binary_cross_entropy.hyperparameter_rules, {"reduction": reduction})
     return BinaryCrossEntropyWithLogits.apply(scores, _values("binary_cross_entropy", scores, targets),
                                               reduction=reduction)
 

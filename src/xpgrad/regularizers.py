@@ -8,32 +8,36 @@ biases should stay unpenalized, as the lecture does.
 
 from __future__ import annotations
 
-import numbers
-
 from .autograd.ops import elementwise as _E
 from .autograd.ops import reduction as _R
 from .autograd.tensor import Tensor
 from .hookspecs import Collector
+from .hyperparameters import check, number
 
 __all__ = ["L1", "L2", "ElasticNet", "Regularizer"]
 
 builtin = Collector("regularizer")  # the classes below join it with @builtin(name)
 
 
-def _nonnegative(owner, name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
-        raise ValueError(f"{owner}: {name} must be a non-negative number, got {value!r}")
-    return float(value)
-
-
 class Regularizer:
     """Base class: subclasses define ``penalty(p) -> scalar Tensor`` for one tensor ``p``.
 
     Calling the regularizer sums the penalty over all tensors and multiplies by ``strength``.
+    ``hyperparameter_rules`` maps each constructor argument to its check
+    (:mod:`xpgrad.hyperparameters`): ``strength`` is a finite number >= 0;
+    subclasses add their own and call :meth:`check_hyperparameters` before
+    storing anything.
     """
 
+    hyperparameter_rules = {"strength": number(min=0)}
+
     def __init__(self, strength):
-        self.strength = _nonnegative(type(self).__name__, "strength", strength)
+        self.check_hyperparameters(strength=strength)
+        self.strength = float(strength)
+
+    def check_hyperparameters(self, **values):
+        """Raise TypeError/ValueError naming the first of ``values`` that breaks its rule."""
+        check(type(self).__name__, type(self).hyperparameter_rules, values)
 
     def penalty(self, p):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -102,9 +106,12 @@ class ElasticNet(Regularizer):
     4.0
     """
 
+    hyperparameter_rules = {**Regularizer.hyperparameter_rules, "beta": number(min=0)}
+
     def __init__(self, strength, beta=1.0):
+        self.check_hyperparameters(strength=strength, beta=beta)  # all checked before anything is stored
         super().__init__(strength)
-        self.beta = _nonnegative("ElasticNet", "beta", beta)
+        self.beta = float(beta)
 
     def penalty(self, p):
         return _R.sum(self.beta * (p * p) + _E.abs(p))
