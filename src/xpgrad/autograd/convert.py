@@ -34,8 +34,15 @@ def to_array(data: Any, dtype: Any, b: _backend.Backend, copy: bool | None) -> A
                         "lists of numbers or an array")
     if dtype is None and not hasattr(data, "dtype") and has_float(data):
         dtype = _backend.get_default_dtype()
+    if dtype is None and _too_big(data):  # NumPy would silently make an object array
+        raise ValueError(f"cannot make a tensor from {_short(data)}: an integer does not fit in int64 (the dtype of "
+                         "Python ints); pass dtype='float64' or smaller values")
     try:
         arr = b.asarray(data, dtype=dtype, copy=copy)
+    except OverflowError as e:
+        raise ValueError(f"cannot make a tensor from {_short(data)} on backend {b.name!r}: a value overflows "
+                         f"{'the default integer dtype (int64)' if dtype is None else dtype} ({e}); pass a float "
+                         "or a wider dtype, e.g. dtype='float64'") from None
     except (TypeError, ValueError) as e:
         raise TypeError(f"cannot make a tensor from {type(data).__name__} data on backend {b.name!r}: {e}") from None
     try:
@@ -46,3 +53,19 @@ def to_array(data: Any, dtype: Any, b: _backend.Backend, copy: bool | None) -> A
         raise TypeError(f"tensors hold numbers or booleans, but this data has dtype {arr.dtype}; convert it "
                         "first (strings and Python objects cannot be differentiated)")
     return arr
+
+
+def _short(data: Any) -> str:
+    text = repr(data)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _too_big(data: Any) -> bool:
+    """Whether nested Python data holds an int outside int64's range."""
+    if isinstance(data, bool):
+        return False
+    if isinstance(data, numbers.Integral):
+        return not -(2**63) <= int(data) < 2**63
+    if isinstance(data, (list, tuple)):
+        return any(_too_big(d) for d in data)
+    return False

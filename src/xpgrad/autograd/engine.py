@@ -42,12 +42,38 @@ def _graph_nodes(root):
                 "arrays were freed after the first backward. Pass retain_graph=True to the first "
                 "backward() if you need to call it again.")
         nodes.append((ctx.seq, node))  # sequence numbers are unique, so nodes are never compared
+        seq = ctx.seq
         for p in ctx.parents:
-            if getattr(p, "_ctx", None) is not None and id(p) not in seen:  # scalars have no _ctx
+            pctx = getattr(p, "_ctx", _SCALAR)
+            if pctx is _SCALAR:
+                continue
+            if p._version > seq:  # changed after this node was recorded: was the array saved for backward?
+                _check_unchanged(ctx, p)
+            if pctx is not None and id(p) not in seen:
                 seen.add(id(p))
                 stack.append(p)
     nodes.sort(reverse=True)
     return nodes
+
+
+_SCALAR = object()  # what a non-tensor argument of an op (a Python number) gives for its graph node
+
+
+def _check_unchanged(ctx, tensor):
+    """Refuse to differentiate with an array that was changed in place after it was saved."""
+    if any(saved is tensor.data for saved in getattr(ctx, "saved_tensors", ())):
+        raise RuntimeError(
+            f"backward through {ctx.fn.__name__}: an input of shape {tensor.shape} that it saved to compute the "
+            "gradient was changed in place after the forward pass (by an optimizer step, set_() or an in-place "
+            "operation; see Tensor.version), so the gradient would be taken at the new values. Call backward() "
+            "before changing it, or run the forward pass again.")
+
+
+def _shape_error(ctx, parent, pg):
+    i = next(i for i, p in enumerate(ctx.parents) if p is parent)
+    raise RuntimeError(f"{ctx.fn.__name__}.backward returned a gradient of shape {tuple(pg.shape)} for argument {i}, "
+                       f"which has shape {tuple(parent.data.shape)}; a gradient must have the argument's shape (or a "
+                       "shape that broadcasts to it, which the engine sums down)")
 
 
 def _initial_grad(root, grad):
@@ -95,7 +121,12 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
                 continue
             fresh = owned
             if pg.shape != parent.data.shape:
-                pg = unbroadcast(xp, pg, parent.data.shape)
+                try:
+                    pg = unbroadcast(xp, pg, parent.data.shape)
+                except (ValueError, TypeError, IndexError):
+                    _shape_error(ctx, parent, pg)
+                if pg.shape != parent.data.shape:
+                    _shape_error(ctx, parent, pg)
                 fresh = True  # the reduction made a new array
             if parent._ctx is None:
                 # .grad must be the leaf's dtype and memory of its own, safe to update in place. pg may be

@@ -22,16 +22,16 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import itertools
+import linecache
 
 from ..backend import mixed_place_error
-from .tensor import Tensor
+from .tensor import SEQUENCE, Tensor
 
 __all__ = ["Context", "Function", "enable_grad", "is_grad_enabled", "no_grad"]
 
 # Creation order of graph nodes: an op's inputs always come before it, so sorting by it
 # gives a topological order without a recursive walk.
-_sequence = itertools.count()
+_sequence = SEQUENCE
 _new = object.__new__
 _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("xpgrad_grad_enabled", default=True)
 
@@ -196,11 +196,17 @@ class Function(metaclass=FunctionMeta):
         ctx.backend = backend
         record = needs is not None and _grad_enabled.get()
         ctx.needs_input_grad = needs
-        out = cls.forward(ctx, *arrays, **kwargs)
+        try:  # free when nothing fails (Python 3.11's zero-cost exceptions)
+            out = cls.forward(ctx, *arrays, **kwargs)
+        except (ValueError, TypeError, IndexError, ArithmeticError, RuntimeError) as e:
+            if _raised_by_xpgrad(e):
+                raise
+            raise _op_error(cls, args, e) from e
         result = _new(Tensor)
         result.data = out
         result.grad = None
         result._backend = backend
+        result._version = 0
         if record:
             ctx.fn = cls
             ctx.parents = args
@@ -212,3 +218,21 @@ class Function(metaclass=FunctionMeta):
             result.requires_grad = False
             result._ctx = None
         return result
+
+
+def _raised_by_xpgrad(error: BaseException) -> bool:
+    """Whether xpgrad raised ``error`` itself (a ``raise`` in xpgrad's code), so it already names the op."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None or not tb.tb_frame.f_globals.get("__name__", "").startswith("xpgrad."):
+        return False
+    return linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).lstrip().startswith("raise")
+
+
+def _op_error(fn, args, error: BaseException) -> Exception:
+    """The array library's error, re-raised naming the xpgrad op and its inputs' shapes and dtypes."""
+    inputs = ", ".join(f"shape {a.shape} {a.dtype}" if isinstance(a, Tensor) else repr(a) for a in args)
+    where = next((a.backend.name for a in args if isinstance(a, Tensor)), "array")
+    kind = TypeError if isinstance(error, TypeError) else ValueError
+    return kind(f"{fn.__name__}: the {where} library refused the inputs ({inputs}): {error}")

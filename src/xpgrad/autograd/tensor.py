@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import operator
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
 
     Operand: TypeAlias = "Tensor | float | int | bool | Any"
 
+
+# One counter orders graph nodes (an op's inputs are recorded before it) and changes to tensors, so
+# "changed after this node was recorded" is one integer comparison.
+SEQUENCE = itertools.count(1)
 
 _BACKEND_DOC = """The :class:`~xpgrad.backend.Backend` holding the data.
 
@@ -50,7 +55,7 @@ class Tensor:
     (True, 'numpy', True)
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_backend", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_backend", "_version", "__weakref__")
     __array_priority__ = 1000  # make ``ndarray + Tensor`` defer to Tensor.__radd__
     __xpgrad_tensor__ = True  # how the backend layer, which cannot import this class, recognises a Tensor
 
@@ -60,6 +65,7 @@ class Tensor:
         self.grad = None
         self._ctx = None
         self._backend = b
+        self._version = 0
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -73,6 +79,7 @@ class Tensor:
         t.requires_grad = requires_grad
         t._ctx = None
         t._backend = backend
+        t._version = 0
         return t
 
     if TYPE_CHECKING:
@@ -255,6 +262,33 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
+    @property
+    def version(self) -> int:
+        """A number that grows every time the tensor is changed in a tracked way (0 for a new tensor).
+
+        :meth:`bump_version` (called by optimizer steps) and :meth:`set_` raise
+        it; backward then refuses a graph that saved the tensor's array before
+        the change, instead of taking gradients at the new values. Writes through
+        ``.data`` are not tracked, as in PyTorch.
+
+        >>> import xpgrad
+        >>> w = xpgrad.ones(2, requires_grad=True)
+        >>> y = (w * w).sum()
+        >>> before = w.version
+        >>> w.bump_version()
+        >>> w.version > before
+        True
+        >>> y.backward()
+        Traceback (most recent call last):
+        ...
+        RuntimeError: backward through Mul: an input of shape (2,) that it saved ... changed in place ...
+        """
+        return self._version
+
+    def bump_version(self) -> None:
+        """Record that this tensor's array was changed in place (see :attr:`version`)."""
+        self._version = next(SEQUENCE)
+
     def set_(self, source: Any) -> Tensor:
         """Make this tensor hold ``source``'s data (a Tensor or a backend array), without copying; returns self.
 
@@ -272,6 +306,7 @@ class Tensor:
         else:
             self._backend = _backend.backend_of(source)
             self.data = source
+        self.bump_version()
         return self
 
     def to(self, backend=None, dtype=None) -> Tensor:

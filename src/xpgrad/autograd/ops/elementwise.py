@@ -80,7 +80,13 @@ class Pow(Function):
         a, b, out = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
         xp = ctx.xp
-        ga = g * b * a ** (b - 1) if na else None
+        # d(a**b)/da = b a**(b-1), taken as 0 where b == 0 (a**0 is constant; the formula gives 0 * inf at a == 0)
+        if not na:
+            ga = None
+        elif isinstance(b, (int, float)):
+            ga = g * b * a ** (b - 1) if b != 0 else xp.zeros_like(g * a)
+        else:
+            ga = g * b * a ** xp.where(b == 0, 1.0, b - 1)  # exponent 1 where b == 0: b * a**1 is then 0
         # d(a**b)/db = a**b log a, taken as 0 where a == 0 (the limit from the right).
         if nb:
             if isinstance(a, (int, float)):
@@ -449,4 +455,7 @@ def where(condition, x1, x2):
     """
     if not isinstance(condition, Tensor):
         raise TypeError(f"where(): condition must be a boolean Tensor, got {type(condition).__name__}")
+    if not condition.backend.xp.isdtype(condition.dtype, "bool"):
+        raise TypeError(f"where(): condition must be a boolean Tensor, got dtype {condition.dtype}; compare first, "
+                        "e.g. where(x > 0, ...)")
     return Where.apply(condition, x1, x2)
