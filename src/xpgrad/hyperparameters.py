@@ -1,11 +1,12 @@
 """Hyperparameter checks shared by every component, built-in or from a plugin.
 
 A component declares a *rule* per hyperparameter (``number(min=0)``,
-``integer(min=1)``, ``numbers(increasing=True)``, ``choice("mean", "sum")``,
+``integer(min=1)``, ``sequence(increasing=True)``, ``choice("mean", "sum")``,
 ``flag()``); :func:`check` applies the rules to the values given, naming the
 component, the parameter and the accepted form. Every rule refuses strings
-and booleans where a number is expected (TypeError), and NaN, infinities and
-out-of-range values (ValueError). Functions keep their rules in the attribute
+and booleans where a number is expected (:class:`HyperparameterTypeError`, a
+TypeError that is also a ValueError), and NaN, infinities and out-of-range
+values (ValueError). Functions keep their rules in the attribute
 ``hyperparameter_rules`` (set by :func:`rules`), classes in a class attribute
 of the same name. Classes (optimizers, regularizers) check at construction,
 functions (activations, losses, schedules) when called or bound
@@ -28,10 +29,15 @@ import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["check", "check_keywords", "check_number", "check_sequence", "choice", "flag", "integer", "number", "rules",
-           "sequence"]
+__all__ = ["HyperparameterTypeError", "check", "check_keywords", "check_number", "check_sequence", "choice", "flag",
+           "integer", "number", "rules", "sequence"]
 
 Rule = Callable[[str, str, Any], Any]
+
+
+class HyperparameterTypeError(TypeError, ValueError):
+    """A hyperparameter of the wrong type (a string, a bool, None...): a TypeError that is also a ValueError,
+    so code that catches ValueError for any invalid hyperparameter keeps working."""
 
 
 def _form(min, max, open_min, open_max, integer):
@@ -64,17 +70,18 @@ def check_number(owner: str, name: str, value: Any, *, min: float | None = None,
 
     >>> check_number("step", "gamma", 0.5, min=0, open_min=True)
     0.5
-    >>> check_number("SGD", "lr", "0.1", min=0)
-    Traceback (most recent call last):
-    ...
-    TypeError: SGD: invalid lr='0.1'; lr must be a non-negative number, got a str (pass it without quotes: lr=0.1)
+    >>> try:
+    ...     check_number("SGD", "lr", "0.1", min=0)
+    ... except TypeError as e:
+    ...     print(e)
+    SGD: invalid lr='0.1'; lr must be a non-negative number, got a str (pass it without quotes: lr=0.1)
     """
     form = _form(min, max, open_min, open_max, integer)
     wanted = numbers.Integral if integer else numbers.Real
     head = f"{owner}: invalid {name}={value!r}; {name} must be {form}, got"
     if isinstance(value, bool) or not isinstance(value, wanted):
         hint = f" (pass it without quotes: {name}={value.strip()})" if _numeric_text(value) else ""
-        raise TypeError(f"{head} a {type(value).__name__}{hint}")
+        raise HyperparameterTypeError(f"{head} a {type(value).__name__}{hint}")
     if not math.isfinite(value):
         raise ValueError(f"{head} {value!r}, which is not finite")
     if ((min is not None and (value <= min if open_min else value < min))
@@ -97,8 +104,8 @@ def check_sequence(owner: str, name: str, value: Any, *, length: int | None = No
     ValueError: step: invalid milestones=[60, 30]; milestones must be strictly increasing, e.g. [30, 60]
     """
     if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
-        raise TypeError(f"{owner}: invalid {name}={value!r}; {name} must be a list or tuple of numbers, got a "
-                        f"{type(value).__name__}")
+        raise HyperparameterTypeError(f"{owner}: invalid {name}={value!r}; {name} must be a list or tuple of "
+                                      f"numbers, got a {type(value).__name__}")
     items = tuple(value)
     if length is not None and len(items) != length:
         raise ValueError(f"{owner}: invalid {name}={value!r}; {name} must have {length} items, got {len(items)}")
@@ -141,8 +148,8 @@ def flag() -> Rule:
     """A rule: True or False."""
     def rule(owner, name, value):
         if not isinstance(value, bool):
-            raise TypeError(f"{owner}: invalid {name}={value!r}; {name} must be True or False, got a "
-                            f"{type(value).__name__}")
+            raise HyperparameterTypeError(f"{owner}: invalid {name}={value!r}; {name} must be True or False, "
+                                          f"got a {type(value).__name__}")
         return value
     return rule
 
@@ -158,10 +165,11 @@ def rules(**declared: Rule) -> Callable:
 def check(owner: str, declared: Mapping[str, Rule], values: Mapping[str, Any]) -> None:
     """Apply the rule of each name in ``values`` that ``declared`` has a rule for (others pass).
 
-    >>> check("leaky_relu", {"negative_slope": number()}, {"negative_slope": "x"})
-    Traceback (most recent call last):
-    ...
-    TypeError: leaky_relu: invalid negative_slope='x'; negative_slope must be a finite number, got a str
+    >>> try:
+    ...     check("leaky_relu", {"negative_slope": number()}, {"negative_slope": "x"})
+    ... except TypeError as e:
+    ...     print(e)
+    leaky_relu: invalid negative_slope='x'; negative_slope must be a finite number, got a str
     """
     for name, value in values.items():
         rule = declared.get(name)

@@ -36,6 +36,7 @@ class Adagrad(Optimizer):
     """
 
     defaults = {"lr": 1e-2, "eps": 1e-10, "weight_decay": 0.0}
+    state_spec = {"sum_squares": "array"}
 
     def update(self, p, g, state, group):
         _zeros(state, p, "sum_squares")
@@ -59,6 +60,7 @@ class RMSProp(Optimizer):
     """
 
     defaults = {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0}
+    state_spec = {"square_avg": "array"}
 
     def update(self, p, g, state, group):
         a = group["alpha"]
@@ -86,6 +88,7 @@ class Adam(Optimizer):
     """
 
     defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
+    state_spec = {"step": "count", "exp_avg": "array", "exp_avg_sq": "array"}
 
     def update(self, p, g, state, group):
         b1, b2 = group["betas"]

@@ -18,11 +18,13 @@ optimizer on arrays without in-place operators to hold this rule.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 
 from .. import backend as _backend
 from ..autograd.function import enable_grad
 from ..autograd.tensor import Tensor
 from ..hookspecs import Collector
+from ..hyperparameters import check, check_number, number, sequence
 
 __all__ = ["Optimizer", "builtin"]
 
@@ -30,27 +32,16 @@ builtin = Collector("optimizer")
 """The built-in optimizers: each class joins with ``@builtin(name)`` where it is defined."""
 
 
-def _number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _nonnegative(value):
-    return _number(value) and value >= 0
-
-
-def _fraction(value):
-    return _number(value) and 0 <= value < 1
-
-
-# Checks applied to any hyperparameter with one of these names, in every optimizer.
+# Rules applied to any hyperparameter with one of these names, in every optimizer (a plugin's too);
+# a subclass adds its own in ``hyperparameter_rules`` (see :mod:`xpgrad.hyperparameters`).
 _RULES = {
-    "lr": (_nonnegative, "a number >= 0"),
-    "eps": (_nonnegative, "a number >= 0"),
-    "weight_decay": (_nonnegative, "a number >= 0"),
-    "momentum": (_fraction, "a number in [0, 1)"),
-    "alpha": (_fraction, "a number in [0, 1)"),
-    "betas": (lambda v: isinstance(v, (tuple, list)) and len(v) == 2 and all(_fraction(b) for b in v),
-              "a pair of numbers in [0, 1)"),
+    "lr": number(min=0),
+    "initial_lr": number(min=0),
+    "eps": number(min=0, open_min=True),
+    "weight_decay": number(min=0),
+    "momentum": number(min=0, max=1, open_max=True),
+    "alpha": number(min=0, max=1, open_max=True),
+    "betas": sequence(length=2, min=0, max=1, open_max=True),
 }
 
 
@@ -97,6 +88,11 @@ class Optimizer:
     """
 
     defaults: dict = {"lr": 1e-3, "weight_decay": 0.0}
+    hyperparameter_rules: dict = {}
+    """Extra rules by hyperparameter name, on top of the shared ones (lr, eps, weight_decay, momentum, alpha, betas)."""
+    state_spec: dict | None = None
+    """Each buffer of a parameter's state: ``"array"`` (shaped like the parameter), ``"count"`` (an int >= 0) or
+    ``"number"``. A loaded state entry must be empty or hold exactly these; None: only shapes and types are checked."""
     decoupled_weight_decay = False
     needs_closure = False
 
@@ -137,11 +133,12 @@ class Optimizer:
         self.param_groups.append(merged)
 
     def validate(self, hyperparameters: dict) -> None:
-        """Raise ValueError for an out-of-range hyperparameter (override to add checks, calling super)."""
-        for key, value in hyperparameters.items():
-            rule = _RULES.get(key)
-            if rule is not None and not rule[0](value):
-                raise ValueError(f"{type(self).__name__}: invalid {key}={value!r}; it must be {rule[1]}")
+        """Raise TypeError/ValueError naming a hyperparameter of the wrong type, non-finite or out of range.
+
+        Applies the shared rules by name and the class's ``hyperparameter_rules``
+        (override to add checks, calling super).
+        """
+        check(type(self).__name__, {**_RULES, **type(self).hyperparameter_rules}, hyperparameters)
 
     # -- the update ------------------------------------------------------------------------
     def update(self, p, g, state, group):  # pragma: no cover - abstract
@@ -171,6 +168,7 @@ class Optimizer:
                 if st is None:
                     st = state[id(p)] = {}
                 self.update(p, g, st, group)
+                p.bump_version()  # graphs that saved p's old values now refuse backward
         return loss
 
     def zero_grad(self) -> None:
@@ -200,26 +198,96 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore hyperparameters and buffers saved by :meth:`state_dict` (indices may be strings, as after JSON)."""
-        name = type(self).__name__
-        saved = state_dict["param_groups"]
+        """Restore hyperparameters and buffers saved by :meth:`state_dict` (indices may be strings, as after JSON).
+
+        Everything is checked before anything changes: the number and sizes of
+        the groups, the parameter indices (ints, unique, and every state key one
+        of them), each group's hyperparameters (the same rules as the
+        constructor) and each buffer (type, shape and floating dtype against its
+        parameter; ``state_spec`` names the buffers an entry must hold). On any
+        error a ValueError/TypeError names the group, index or buffer, and the
+        optimizer is left as it was.
+        """
+        name = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping) or not {"state", "param_groups"} <= set(state_dict):
+            raise TypeError(f"{name}: expected the dict of state_dict(), with 'state' and 'param_groups', got "
+                            f"{type(state_dict).__name__}" + (f" with keys {sorted(map(str, state_dict))}"
+                                                              if isinstance(state_dict, Mapping) else ""))
+        saved, entries = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved, (list, tuple)) or not isinstance(entries, Mapping):
+            raise TypeError(f"{name}: 'param_groups' must be a list and 'state' a dict, got "
+                            f"{type(saved).__name__} and {type(entries).__name__}")
         if len(saved) != len(self.param_groups):
-            raise ValueError(f"{name}.load_state_dict: the state has {len(saved)} parameter groups, this optimizer "
+            raise ValueError(f"{name}: the state has {len(saved)} parameter groups, this optimizer "
                              f"{len(self.param_groups)}")
-        params = []
-        for mine, theirs in zip(self.param_groups, saved, strict=True):
-            if len(mine["params"]) != len(theirs["params"]):
-                raise ValueError(f"{name}.load_state_dict: a group with {len(theirs['params'])} parameters cannot "
-                                 f"load into one with {len(mine['params'])}")
-            params.extend(mine["params"])
-        for mine, theirs in zip(self.param_groups, saved, strict=True):
+        by_index: dict = {}
+        groups = []
+        for i, (mine, theirs) in enumerate(zip(self.param_groups, saved, strict=True)):
+            where = f"{name}: param_groups[{i}]"
+            ids = theirs.get("params") if isinstance(theirs, Mapping) else None
+            if not isinstance(ids, (list, tuple)):
+                raise TypeError(f"{where} must be a dict with a 'params' list of indices, got {theirs!r}")
+            if len(mine["params"]) != len(ids):
+                raise ValueError(f"{where}: a group with {len(ids)} parameters cannot load into one with "
+                                 f"{len(mine['params'])}")
+            for raw, p in zip(ids, mine["params"], strict=True):
+                index = _index(f"{where}['params']", raw)
+                if index in by_index:
+                    raise ValueError(f"{where}: parameter index {index} appears twice; indices must be unique")
+                by_index[index] = p
             hp = {k: (tuple(v) if isinstance(v, list) else v) for k, v in theirs.items() if k != "params"}
-            self.validate(hp)
+            unknown = [k for k in hp if k not in self.defaults and k != "initial_lr"]
+            if unknown:
+                raise ValueError(f"{where} has unknown hyperparameter(s) {', '.join(map(repr, unknown))}; "
+                                 f"{type(self).__name__} accepts: {', '.join(self.defaults)}")
+            try:
+                self.validate(hp)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"{where}: {exc}") from None
+            groups.append(hp)
+        state = {}
+        for raw, entry in entries.items():
+            index = _index(f"{name}: state key", raw)
+            p = by_index.get(index)
+            if p is None:
+                raise ValueError(f"{name}: state key {raw!r} names parameter {index}, but the groups hold "
+                                 f"parameters {sorted(by_index)}")
+            if id(p) in state:
+                raise ValueError(f"{name}: parameter {index} has two state entries (keys {index} and {raw!r})")
+            state[id(p)] = self._load_entry(f"{name}: state[{index}]", p, entry)
+        for mine, hp in zip(self.param_groups, groups, strict=True):  # everything checked: apply
             mine.update(hp)
-        self.state = {}
-        for k, st in state_dict["state"].items():
-            p = params[int(k)]
-            self.state[id(p)] = {n: _onto(p, v) for n, v in st.items()}
+        self.state = state
+
+    def _load_entry(self, where, p, entry):
+        """One parameter's saved buffers, checked against ``state_spec`` and ``p``, as fresh arrays."""
+        if not isinstance(entry, Mapping):
+            raise TypeError(f"{where} must be a dict of buffers, got {type(entry).__name__}")
+        spec = type(self).state_spec
+        if spec is not None and entry:
+            unknown = [k for k in entry if k not in spec]
+            missing = [k for k in spec if k not in entry]
+            if unknown or missing:
+                raise ValueError(f"{where} (parameter of shape {p.shape}) has buffers {sorted(entry)}; "
+                                 f"{type(self).__name__} keeps exactly {sorted(spec)}"
+                                 + (f" (unknown: {unknown})" if unknown else "")
+                                 + (f" (missing: {missing})" if missing else ""))
+        out = {}
+        for key, value in entry.items():
+            kind = spec[key] if spec is not None else ("array" if _backend.is_array(value) else "number")
+            if kind == "array":
+                if not _backend.is_array(value):
+                    raise TypeError(f"{where}[{key!r}] must be an array shaped like its parameter {p.shape}, got "
+                                    f"a {type(value).__name__}")
+                if tuple(value.shape) != tuple(p.shape):
+                    raise ValueError(f"{where}[{key!r}] has shape {tuple(value.shape)}, its parameter {p.shape}")
+                if not _backend.backend_of(value).is_floating(value.dtype):
+                    raise TypeError(f"{where}[{key!r}] has dtype {value.dtype}; optimizer buffers are floating "
+                                    f"point, like the parameter ({p.dtype})")
+                out[key] = _onto(p, value)
+            else:
+                out[key] = check_number(where, key, value, integer=kind == "count", min=0 if kind == "count" else None)
+        return out
 
     def __repr__(self):
         hp = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
@@ -238,6 +306,15 @@ def _groups(parameters, name):
     if all(isinstance(i, dict) for i in items):
         return items
     return [{"params": items}]
+
+
+def _index(where, raw):
+    """A saved parameter index: an int, or a string of one (after JSON)."""
+    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+        return int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, numbers.Integral):
+        raise TypeError(f"{where}: parameter index {raw!r} must be an int, got a {type(raw).__name__}")
+    return int(raw)
 
 
 def _copy(value):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numbers
-
 from ..autograd.function import no_grad
+from ..hyperparameters import flag, integer
 from .base import Optimizer, builtin
 
 __all__ = ["RandomSearch"]
@@ -32,14 +31,8 @@ class RandomSearch(Optimizer):
 
     defaults = {"lr": 1e-3, "samples": 1, "local": False, "weight_decay": 0.0}
     needs_closure = True
-
-    def validate(self, hp):
-        super().validate(hp)
-        s = hp.get("samples", 1)
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
-            raise ValueError(f"RandomSearch: samples must be a positive int, got {s!r}")
-        if not isinstance(hp.get("local", False), bool):
-            raise ValueError(f"RandomSearch: local must be True or False, got {hp['local']!r}")
+    hyperparameter_rules = {"samples": integer(min=1), "local": flag()}
+    state_spec = {"best": "array", "best_loss": "number"}
 
     def _loss(self, closure):
         value = float(closure())
@@ -70,6 +63,7 @@ class RandomSearch(Optimizer):
                     self._remember(params, loss)
             for p, _ in params:
                 p.data = p.backend.xp.asarray(self.state[id(p)]["best"], copy=True)
+                p.bump_version()
         return best
 
     def _remember(self, params, loss):

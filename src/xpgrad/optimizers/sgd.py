@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..hyperparameters import flag
 from .base import Optimizer, builtin
 
 __all__ = ["SGD", "Momentum", "Nesterov"]
@@ -22,6 +23,7 @@ class SGD(Optimizer):
     """
 
     defaults = {"lr": 1e-3, "weight_decay": 0.0}
+    state_spec: dict = {}
 
     def update(self, p, g, state, group):
         p.data -= group["lr"] * g
@@ -36,6 +38,7 @@ class SGD(Optimizer):
                 g = p.grad
                 if g is not None:
                     p.data -= lr * g
+                    p.bump_version()
         return None
 
 
@@ -59,11 +62,8 @@ class Momentum(Optimizer):
     """
 
     defaults = {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0, "alternate": False}
-
-    def validate(self, hp):
-        super().validate(hp)
-        if "alternate" in hp and not isinstance(hp["alternate"], bool):
-            raise ValueError(f"Momentum: alternate must be True or False, got {hp['alternate']!r}")
+    hyperparameter_rules = {"alternate": flag()}
+    state_spec = {"velocity": "array"}
 
     def update(self, p, g, state, group):
         if "velocity" not in state:
@@ -98,6 +98,7 @@ class Nesterov(Optimizer):
     """
 
     defaults = {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0}
+    state_spec = {"velocity": "array"}
 
     def update(self, p, g, state, group):
         rho = group["momentum"]
