@@ -20,9 +20,10 @@ from __future__ import annotations
 import bisect
 import inspect
 import math
-import numbers
+from collections.abc import Mapping
 
 from .hookspecs import Collector
+from .hyperparameters import check, check_number, check_sequence, integer, number, rules, sequence
 
 __all__ = ["ScheduleFactory", "Scheduler", "constant_lr", "cosine_lr", "cosine_restarts_lr", "inverse_sqrt_lr",
            "linear_lr", "lr_function", "step_lr"]
@@ -43,14 +44,27 @@ def constant_lr(step, lr):
     return lr
 
 
+# Rules for hyperparameters with these names in every schedule (a plugin's too); a schedule
+# function adds its own with @rules(...) (see xpgrad.hyperparameters).
+_RULES = {
+    "warmup_steps": integer(min=0),
+    "total_steps": integer(min=1),
+    "min_lr": number(min=0),
+    "gamma": number(min=0),
+    "period": integer(min=1),
+    "period_mult": integer(min=1),
+}
+
+
 @builtin("step")
+@rules(milestones=sequence(integer=True, min=0, increasing=True))
 def step_lr(step, lr, milestones=(30, 60, 90), gamma=0.1):
     """Step decay: α_t = α₀·γᵏ where k is the number of milestones ≤ t (e.g. ×0.1 at 30, 60 and 90).
 
     >>> [step_lr(t, 1.0, milestones=[2, 4], gamma=0.5) for t in range(6)]
     [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
     """
-    return lr * gamma ** bisect.bisect_right(sorted(milestones), step)
+    return lr * gamma ** bisect.bisect_right(milestones, step)
 
 
 @builtin("cosine")
@@ -140,6 +154,7 @@ def lr_function(fn, lr, warmup_steps=0, **kw):
 
 
 def _check_schedule_keywords(fn, warmup_steps, kw):
+    """Names, then the shared rules and the function's own ``hyperparameter_rules``, then total_steps > warmup."""
     name = getattr(fn, "__name__", "schedule")
     params = _schedule_parameters(fn)
     accepted = [p.name for p in params]
@@ -151,18 +166,11 @@ def _check_schedule_keywords(fn, warmup_steps, kw):
     if missing:
         raise TypeError(f"schedule {name} needs {', '.join(missing)} (e.g. total_steps=the number of steps "
                         "you will train for)")
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral) or warmup_steps < 0:
-        raise ValueError(f"schedule {name}: warmup_steps must be an int >= 0, got {warmup_steps!r}")
+    check(f"schedule {name}", {**_RULES, **getattr(fn, "hyperparameter_rules", {})},
+          {"warmup_steps": warmup_steps, **kw})
     total = kw.get("total_steps")
-    if total is not None and (not isinstance(total, numbers.Integral) or total <= warmup_steps):
-        raise ValueError(f"schedule {name}: total_steps={total!r} must be an int larger than "
-                         f"warmup_steps={warmup_steps}")
-    for key in ("gamma", "min_lr"):
-        if key in kw and not (isinstance(kw[key], numbers.Real) and kw[key] >= 0):
-            raise ValueError(f"schedule {name}: {key} must be a number >= 0, got {kw[key]!r}")
-    for key in ("period", "period_mult"):
-        if key in kw and not (isinstance(kw[key], numbers.Integral) and kw[key] >= 1):
-            raise ValueError(f"schedule {name}: {key} must be an int >= 1, got {kw[key]!r}")
+    if total is not None and total <= warmup_steps:
+        raise ValueError(f"schedule {name}: total_steps={total!r} must be larger than warmup_steps={warmup_steps}")
 
 
 # -- the scheduler -----------------------------------------------------------------------
@@ -234,10 +242,29 @@ class Scheduler:
                 "kwargs": kw}
 
     def load_state_dict(self, state: dict) -> None:
-        """Continue from a saved state: restores t and α₀ and rewrites the learning rates."""
-        self.last_step = int(state["last_step"])
-        self.base_lrs = [float(b) for b in state["base_lrs"]]
-        self._fns = [lr_function(self.fn, base, self.warmup_steps, **self.kwargs) for base in self.base_lrs]
+        """Continue from a saved state: restores t and α₀ and rewrites the learning rates.
+
+        Everything is checked before anything changes: ``last_step`` an int
+        >= 0, ``base_lrs`` one number >= 0 per parameter group, and the saved
+        ``warmup_steps``/``kwargs``, when present, the schedule's own rules. The
+        scheduler keeps the hyperparameters it was built with (build it with
+        the ones you want to continue with).
+        """
+        where = "Scheduler.load_state_dict"
+        if not isinstance(state, Mapping) or not {"last_step", "base_lrs"} <= set(state):
+            raise TypeError(f"{where}: expected the dict of state_dict(), with 'last_step' and 'base_lrs', got "
+                            f"{state!r:.200}")
+        last_step = check_number(where, "last_step", state["last_step"], integer=True, min=0)
+        base_lrs = check_sequence(where, "base_lrs", state["base_lrs"], min=0)
+        if len(base_lrs) != len(self.optimizer.param_groups):
+            raise ValueError(f"{where}: the state has {len(base_lrs)} base_lrs, the optimizer "
+                             f"{len(self.optimizer.param_groups)} parameter groups")
+        saved_kw = state.get("kwargs", {})
+        if not isinstance(saved_kw, Mapping):
+            raise TypeError(f"{where}: kwargs must be a dict of hyperparameters, got {type(saved_kw).__name__}")
+        lr_function(self.fn, 1.0, state.get("warmup_steps", 0), **saved_kw)  # checks the saved ones' form
+        fns = [lr_function(self.fn, base, self.warmup_steps, **self.kwargs) for base in base_lrs]
+        self.last_step, self.base_lrs, self._fns = int(last_step), [float(b) for b in base_lrs], fns
         self._write()
 
     def __repr__(self):

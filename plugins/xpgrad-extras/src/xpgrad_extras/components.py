@@ -6,6 +6,7 @@ import math
 
 import xpgrad
 from xpgrad.activations import softplus
+from xpgrad.hyperparameters import check, choice, number, rules
 from xpgrad.optimizers import Optimizer
 from xpgrad.regularizers import Regularizer
 
@@ -22,6 +23,7 @@ def mish(x):
     return x * xpgrad.tanh(softplus(x))
 
 
+@rules(delta=number(min=0, open_min=True), reduction=choice("mean", "sum", "none"))
 def huber(scores, targets, *, delta=1.0, reduction="mean"):
     """Huber loss on d = s − t: ½d² where |d| ≤ δ, δ(|d| − ½δ) beyond, averaged over all elements.
 
@@ -31,8 +33,7 @@ def huber(scores, targets, *, delta=1.0, reduction="mean"):
     >>> huber(xpgrad.tensor([0.5, 3.0]), [0.0, 0.0]).item()   # (0.125 + 2.5) / 2
     1.3125
     """
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"huber: reduction={reduction!r} is not one of 'mean', 'sum', 'none'")
+    check("huber", huber.hyperparameter_rules, {"delta": delta, "reduction": reduction})
     if not isinstance(targets, xpgrad.Tensor):
         targets = xpgrad.tensor(targets, dtype=scores.dtype, backend=scores.backend)
     if targets.shape != scores.shape:
@@ -75,7 +76,8 @@ class Lion(Optimizer):
     [0.9, -0.9]
     """
 
-    defaults = {"lr": 1e-4, "betas": (0.9, 0.99), "weight_decay": 0.0}
+    defaults = {"lr": 1e-4, "betas": (0.9, 0.99), "weight_decay": 0.0}  # checked by the shared rules
+    state_spec = {"exp_avg": "array"}  # what load_state_dict accepts for each parameter
     decoupled_weight_decay = True
 
     def update(self, p, g, state, group):
@@ -93,6 +95,8 @@ class Lion(Optimizer):
         state["exp_avg"] = b2 * m + (1.0 - b2) * g
 
 
+@rules(pct_start=number(min=0, max=1, open_min=True, open_max=True), div_factor=number(min=0, open_min=True),
+       final_div_factor=number(min=0, open_min=True))  # total_steps: the rule every schedule shares
 def one_cycle(step, lr, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
     """One-cycle policy: cosine rise from lr/div_factor to lr over pct_start·T steps, then cosine fall.
 
