@@ -10,16 +10,19 @@ Layout of a checkpoint file
   optimizer and schedule state dicts with arrays replaced by references to
   tensors, the random generator state of every loaded backend, and the model's
   parameter names, shapes and dtypes) and ``meta`` (the keyword arguments given
-  to :func:`save`, e.g. ``epoch``).
+  to :func:`save`, e.g. ``epoch``) and ``checksums`` (the CRC-32 of the raw
+  bytes of every tensor, ``{"model/0.weight": "crc32:1a2b3c4d", ...}``).
 
-Files are written atomically (:func:`write_atomic`), so a crash while saving
-leaves the previous checkpoint intact, and :func:`load` validates the whole
-file against the objects it is given before changing any of them.
+Files are written atomically (:func:`write_atomic`; the next save or load
+removes temporary files of writers killed mid-save). :func:`save` refuses
+NaN/inf model weights; :func:`load` verifies the checksums and changes all of
+model, optimizer, schedule and generators or none of them.
 
 Format versions
 ---------------
 * 2 (current): ``nn.Linear`` and ``nn.Maxout`` weights have PyTorch's shape
-  ``(out_features, in_features)``.
+  ``(out_features, in_features)``. ``checksums`` is optional (files written
+  before it existed load unverified; readers that predate it ignore it).
 * 1: those weights were stored as ``(in_features, out_features)``. :func:`load`
   still reads such files: it transposes the weights of the ``Linear``/``Maxout``
   layers of the model it is given, and the optimizer buffers (momentum,
@@ -32,10 +35,12 @@ import copy
 import json
 import os
 import struct
+import zlib
 
 import numpy as np
 
 from . import backend as _backend
+from .atomic import remove_stale_temps, write_atomic
 from .autograd import as_tensor
 
 __all__ = ["CheckpointError", "load", "read_metadata", "save", "write_atomic"]
@@ -48,61 +53,6 @@ _PARTS = ("model", "optimizer", "schedule")
 
 class CheckpointError(ValueError):
     """A checkpoint file is unreadable, foreign, or does not fit the objects it is loaded into."""
-
-
-# -- writing files ---------------------------------------------------------------------------
-
-
-def write_atomic(path, data: bytes) -> str:
-    """Write ``data`` to ``path`` so that readers see either the old file or the complete new one.
-
-    The bytes go to a temporary file in the same directory, which is flushed,
-    ``fsync``-ed and then renamed over ``path`` with :func:`os.replace` (atomic
-    on POSIX and Windows); the directory is ``fsync``-ed too where possible.
-
-    Returns the path as a string.
-
-    >>> import os, tempfile
-    >>> p = os.path.join(tempfile.mkdtemp(), "hello.txt")
-    >>> write_atomic(p, b"hi") == p, open(p, "rb").read()
-    (True, b'hi')
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot write {path!r}: directory {directory!r} does not exist; create it first")
-    fd, tmp = _create_temp(directory, os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable; not possible on every OS/filesystem
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-    return path
-
-
-def _create_temp(directory, name):
-    """Create a new hidden temporary file next to the target; mode 0o666 minus the umask, like open()."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        tmp = os.path.join(directory, f".{name}.{os.urandom(4).hex()}.tmp")
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not create a temporary file in {directory!r}")
 
 
 # -- splitting state dicts into JSON + arrays ------------------------------------------------------
@@ -197,7 +147,10 @@ def save(path, *, model=None, optimizer=None, schedule=None, **meta) -> str:
     Arrays go into the safetensors tensors; hyperparameters, step counters,
     the random generator state of every loaded backend and ``meta`` (any
     JSON-serialisable keyword arguments, e.g. ``epoch=3``) into its JSON
-    metadata. The write is atomic: see :func:`write_atomic`.
+    metadata, with a CRC-32 checksum of every tensor. The write is atomic:
+    see :func:`write_atomic`. A model with a NaN or infinite value in any
+    floating parameter or buffer raises :class:`CheckpointError` naming the
+    tensors, and nothing is written (an existing file stays as it was).
 
     Parameters
     ----------
@@ -231,17 +184,37 @@ def save(path, *, model=None, optimizer=None, schedule=None, **meta) -> str:
         if obj is None:
             continue
         sd = obj.state_dict()
+        before = set(tensors)
         entry = {"class": type(obj).__name__, "state": _flatten(sd, part, tensors)}
         if part == "model":
             entry["layout"] = _model_layout(sd)
+            _check_finite(path, {k: v for k, v in tensors.items() if k not in before})
         state["parts"][part] = entry
     try:
         meta_json = json.dumps(meta, allow_nan=True)
     except TypeError as e:
         raise TypeError(f"checkpoint meta must be JSON-serialisable ({e}); got keys {sorted(meta)}") from None
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "state": json.dumps(state),
-                "meta": meta_json}
+                "meta": meta_json, "checksums": json.dumps({k: _checksum(v) for k, v in tensors.items()})}
     return write_atomic(path, _st_save(tensors, metadata=metadata))
+
+
+def _checksum(arr) -> str:
+    """CRC-32 of an array's raw little-endian bytes, as stored in the file (``"crc32:1a2b3c4d"``)."""
+    arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+    return f"crc32:{zlib.crc32(memoryview(arr).cast('B')) if arr.size else 0:08x}"
+
+
+def _check_finite(path, tensors: dict) -> None:
+    """Refuse to save NaN/inf model weights: name each bad tensor and how many values are bad."""
+    bad = [f"{name[len('model/'):]} ({int(np.count_nonzero(~np.isfinite(a)))} of {a.size} values)"
+           for name, a in tensors.items() if a.size and np.issubdtype(a.dtype, np.floating)
+           and not (np.isfinite(a.min()) and np.isfinite(a.max()))]  # NaN propagates through min/max
+    if bad:
+        raise CheckpointError(f"refusing to save {os.fspath(path)!r}: the model has NaN or infinite values in "
+                              f"{', '.join(bad)}; training has diverged, so the file (if any) was left as it was. "
+                              "Lower the learning rate, clip gradients or check the data, and resume from the "
+                              "last good checkpoint")
 
 
 # -- load --------------------------------------------------------------------------------
@@ -278,10 +251,27 @@ def _read(path):
     try:
         tensors = _st_load(raw)
         state, meta = json.loads(metadata["state"]), json.loads(metadata["meta"])
+        sums = json.loads(metadata["checksums"]) if "checksums" in metadata else None
     except Exception as e:  # SafetensorError, KeyError, JSON errors
         raise CheckpointError(f"{path!r} is a damaged or truncated checkpoint: {e}") from None
+    if sums is not None and metadata["format_version"] != "1":  # older files have none (version 1 never)
+        _verify(path, sums, tensors)
     state["format_version"] = int(metadata["format_version"])
     return state, meta, tensors
+
+
+def _verify(path, sums, tensors) -> None:
+    """Compare every tensor with the checksum stored when it was written."""
+    if not isinstance(sums, dict) or set(sums) != set(tensors):
+        names = sorted(set(sums) ^ set(tensors)) if isinstance(sums, dict) else ["(all)"]
+        raise CheckpointError(f"checkpoint {path!r} is damaged: its checksum table does not match its tensors "
+                              f"({', '.join(names)}); use another checkpoint")
+    for name, arr in tensors.items():
+        now = _checksum(arr)
+        if sums[name] != now:
+            raise CheckpointError(f"checkpoint {path!r} is corrupted: the data of tensor {name!r} does not match "
+                                  f"the checksum stored when it was written ({sums[name]}, now {now}); the file "
+                                  "was damaged on disk or in a copy: use another checkpoint or copy it again")
 
 
 def read_metadata(path) -> dict:
@@ -341,10 +331,15 @@ def load(path, *, model=None, optimizer=None, schedule=None, restore_rng: bool =
     """Load a checkpoint written by :func:`save` into the given objects; return its ``meta`` dict.
 
     The file is read and checked completely first: a truncated, damaged or
-    foreign file, a model whose parameter names or shapes differ, or an
-    optimizer/schedule of another class raises :class:`CheckpointError` and
-    leaves every object unchanged. If an object's own ``load_state_dict``
-    still fails, the objects already restored are rolled back.
+    foreign file, a tensor whose bytes no longer match its checksum, a model
+    whose parameter names or shapes differ, or an optimizer/schedule of
+    another class raises :class:`CheckpointError` and leaves every object
+    unchanged. The objects' own ``load_state_dict`` check the rest (dtypes,
+    state entries); if one of them, or restoring the generators, fails, every
+    object already changed (the failing one included) is restored from a
+    snapshot taken just before, so either everything is loaded or nothing
+    is. Should restoring fail too, the error says which objects may be
+    partly changed instead of claiming that nothing was.
 
     Parameters
     ----------
@@ -367,6 +362,7 @@ def load(path, *, model=None, optimizer=None, schedule=None, restore_rng: bool =
     {'epoch': 7}
     """
     path = os.fspath(path)
+    remove_stale_temps(path)  # leftovers of writers killed while saving this file (never fails)
     state, meta, tensors = _read(path)
     parts = state.get("parts", {})
     if state["format_version"] == 1:
@@ -455,23 +451,47 @@ def _snapshot(obj):
 
 
 def _apply(path, given, restored, rng):
-    done = []
+    done = []  # (part, object, snapshot) of every object whose load_state_dict was called
     loaded = _backend.loaded_backends()
     old_rng = {name: b.rng_state() for name, b in loaded.items() if name in rng}
     try:
         for part, new in restored.items():
             obj = given[part]
-            snap = _snapshot(obj)
+            done.append((part, obj, _snapshot(obj)))  # before the call: a failing load may change it part-way
             obj.load_state_dict(new)
-            done.append((part, obj, snap))
         for name, st in rng.items():
             if name in loaded:  # a backend never loaded here has nothing to continue
                 _backend.resolve(name).set_rng_state(copy.deepcopy(st))
-    except Exception as e:
-        for name, st in old_rng.items():
+    except BaseException as e:
+        failed = _roll_back(done, old_rng)
+        if not isinstance(e, Exception):  # KeyboardInterrupt and the like: restored, then passed on
+            raise
+        why = f"{type(e).__name__}: {e}"
+        if failed:
+            raise CheckpointError(f"loading {path!r} failed ({why}) and restoring the previous state failed too "
+                                  f"for: {'; '.join(failed)}; those objects may be partly changed: build them "
+                                  "again before using them") from e
+        raise CheckpointError(f"loading {path!r} failed and nothing was changed: {why}") from e
+
+
+def _roll_back(done, old_rng) -> list:
+    """Restore the generators and every object in ``done`` (newest first); return what could not be restored."""
+    failed = []
+    for name, st in old_rng.items():
+        try:
             _backend.resolve(name).set_rng_state(st)
-        for part, obj, (flat, tensors) in reversed(done):
-            target = None if part == "model" else (
-                _target_backend(obj) if part == "optimizer" else _backend.current())
+        except Exception as e:  # noqa: BLE001 - reported to the caller
+            failed.append(f"random generator of {name!r} ({type(e).__name__}: {e})")
+    for part, obj, (flat, tensors) in reversed(done):
+        target = None if part == "model" else (
+            _target_backend(obj) if part == "optimizer" else _backend.current())
+        try:
+            now_flat, now = _snapshot(obj)
+            if now_flat == flat and now.keys() == tensors.keys() and all(
+                    a.dtype == now[k].dtype and np.array_equal(a, now[k], equal_nan=a.dtype.kind in "fc")
+                    for k, a in tensors.items()):
+                continue  # unchanged (its load_state_dict refused before changing anything)
             obj.load_state_dict(_unflatten(flat, tensors, target))
-        raise CheckpointError(f"loading {path!r} failed and nothing was changed: {type(e).__name__}: {e}") from e
+        except Exception as e:  # noqa: BLE001 - reported to the caller
+            failed.append(f"{part} {type(obj).__name__} ({type(e).__name__}: {e})")
+    return failed
