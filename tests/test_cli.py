@@ -154,7 +154,7 @@ def test_plugin_new(capsys, tmp_path):
     (["--loss", "nope"], r"unknown loss"),
     (["--schedule", "nope"], r"unknown schedule"),
     (["--regularizer", "l3"], r"unknown regularizer"),
-    (["--lr", "-0.1"], r"--lr must be a positive number, got -0\.1"),
+    (["--lr", "-0.1"], r"--lr must be a positive, finite number, got -0\.1"),
     (["--lr", "0"], r"--lr must be a positive"),
     (["--reg", "-1"], r"--reg must be >= 0"),
     (["--epochs", "0"], r"--epochs must be >= 1"),

@@ -9,7 +9,10 @@ through :data:`xpgrad.hookimpl`, and a test that runs
 from __future__ import annotations
 
 import keyword
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 __all__ = ["new_plugin"]
@@ -120,7 +123,11 @@ def new_plugin(name: str, directory=".") -> Path:
     Files written: ``pyproject.toml`` (with the ``xpgrad`` entry point),
     ``README.md``, ``src/xpgrad_NAME/__init__.py``, ``src/xpgrad_NAME/plugin.py``
     (an example activation ``NAME_softsign``) and ``tests/test_plugin.py``.
-    Refuses to overwrite an existing folder.
+    Refuses to overwrite an existing folder (:class:`FileExistsError`). The
+    files are written into a hidden folder in ``directory`` that is renamed
+    into place at the end, so a failure (a read-only ``directory``:
+    :class:`PermissionError`; a file in its place: another :class:`OSError`)
+    leaves nothing behind.
 
     >>> import tempfile
     >>> root = new_plugin("my-acts", tempfile.mkdtemp())
@@ -130,7 +137,8 @@ def new_plugin(name: str, directory=".") -> Path:
     ident = _identifier(name)
     dist = "xpgrad-" + ident.replace("_", "-")
     package = "xpgrad_" + ident
-    root = Path(directory) / dist
+    parent = Path(directory)
+    root = parent / dist
     if root.exists():
         raise FileExistsError(f"{root} already exists; choose another name or directory, or remove it first")
     fields = {"dist": dist, "ident": ident, "package": package, "component": f"{ident}_softsign"}
@@ -141,8 +149,20 @@ def new_plugin(name: str, directory=".") -> Path:
         f"src/{package}/plugin.py": _PLUGIN,
         "tests/test_plugin.py": _TEST,
     }
-    for rel, template in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.format(**fields), encoding="utf-8")
+    contents = {rel: template.format(**fields) for rel, template in files.items()}  # render all first
+    parent.mkdir(parents=True, exist_ok=True)
+    # Everything goes into a hidden folder beside the target, renamed into place at the end: a read-only
+    # folder, a full disk or an interruption leaves no half-written skeleton behind.
+    staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{dist}-"))
+    try:
+        for rel, text in contents.items():
+            path = staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        staging.chmod(0o755)  # mkdtemp's folder is private (0700); give it the usual mode
+        os.rename(staging, root)  # fails, without replacing anything, if root appeared meanwhile
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return root
+

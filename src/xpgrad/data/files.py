@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import pickle
 import tarfile
@@ -24,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CIFAR10_CLASSES", "DatasetNotFoundError", "UnsafePickleError", "load_cifar10", "load_mnist",
-           "read_cifar10_batch", "read_idx"]
+__all__ = ["CIFAR10_CLASSES", "DatasetError", "DatasetNotFoundError", "UnsafePickleError", "load_cifar10",
+           "load_mnist", "read_cifar10_batch", "read_idx"]
 
 MNIST_FILES = {True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
                False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
@@ -49,8 +50,23 @@ class DatasetNotFoundError(FileNotFoundError):
     """The files of a dataset are not where the loader looked (the message lists them)."""
 
 
-class UnsafePickleError(pickle.UnpicklingError):
-    """A pickle asked for something a CIFAR-10 batch never contains (it was not loaded)."""
+class DatasetError(ValueError):
+    """A dataset file is damaged or outside its documented format; the message names the file.
+
+    Raised for IDX files with a wrong magic number, sizes that do not match the
+    file's length, values outside the dataset's range (MNIST labels 0 … 9,
+    pixels stored as unsigned bytes) and for CIFAR-10 batches that are not
+    readable pickles of the documented layout. A :class:`ValueError`, so code
+    written against earlier versions still catches it.
+    """
+
+
+class UnsafePickleError(DatasetError, pickle.UnpicklingError):
+    """A pickle asked for something a CIFAR-10 batch never contains, or forged data NumPy cannot rebuild.
+
+    Nothing from the file is used; the message names the file. Also a
+    :class:`DatasetError` and a :class:`pickle.UnpicklingError`.
+    """
 
 
 # -- MNIST -----------------------------------------------------------------------------------------
@@ -71,23 +87,29 @@ def read_idx(path) -> np.ndarray:
     [7, 8, 9]
     """
     path = Path(path)
+    if path.is_dir():
+        raise DatasetError(f"{path} is a directory, not an IDX file")
     blob = path.read_bytes()
     if blob[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
         try:
             blob = gzip.decompress(blob)
-        except (OSError, EOFError) as e:
-            raise ValueError(f"{path}: damaged gzip file ({e}); delete it and download it again") from None
+        except Exception as e:  # noqa: BLE001 - OSError, EOFError, zlib.error: name the file, never a raw error
+            raise DatasetError(f"{path}: damaged gzip file ({type(e).__name__}: {e}); delete it and download it "
+                               "again") from None
     if len(blob) < 4 or blob[:2] != b"\x00\x00" or blob[2] not in _IDX_TYPES:
-        raise ValueError(f"{path} is not an IDX file (header {blob[:4]!r}); expected the MNIST format "
-                         "from the official files such as train-images-idx3-ubyte")
+        raise DatasetError(f"{path} is not an IDX file (header {blob[:4]!r}); expected the MNIST format "
+                           "from the official files such as train-images-idx3-ubyte")
     ndim = blob[3]
     header = 4 + 4 * ndim
+    if len(blob) < header:
+        raise DatasetError(f"{path}: the header declares {ndim} dimensions ({header} header bytes) but the file "
+                           f"holds {len(blob)} bytes; it is truncated or corrupt")
     shape = tuple(int.from_bytes(blob[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_TYPES[blob[2]])
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)  # Python integers: a forged header cannot overflow the size check
     if len(blob) != header + count * dtype.itemsize:
-        raise ValueError(f"{path}: the header promises shape {shape} ({count * dtype.itemsize} bytes of data) but "
-                         f"the file holds {len(blob) - header}; it is truncated or corrupt")
+        raise DatasetError(f"{path}: the header promises shape {shape} ({count * dtype.itemsize} bytes of data) "
+                           f"but the file holds {len(blob) - header}; it is truncated or corrupt")
     data = np.frombuffer(blob, dtype=dtype, count=count, offset=header).reshape(shape)
     return data.astype(dtype.newbyteorder("="))
 
@@ -129,6 +151,10 @@ def load_mnist(root, train: bool = True, download: bool = False, flatten: bool =
     ------
     DatasetNotFoundError
         When the files are absent; the message names them and the directory.
+    DatasetError
+        When a file is not an IDX file of unsigned bytes, is truncated, its
+        image and label counts differ, or a label is outside 0 … 9; the
+        message names the file.
 
     Examples
     --------
@@ -153,13 +179,27 @@ def load_mnist(root, train: bool = True, download: bool = False, flatten: bool =
             f"{', '.join(missing)} (each may also end in .gz). Download them from {MNIST_MIRRORS[0]} into that "
             "directory, or pass download=True.")
     images, labels = (read_idx(p) for p in paths)
-    if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
-        raise ValueError(f"MNIST files in {root} do not match: images have shape {images.shape}, labels "
-                         f"{labels.shape}; expected (N, rows, cols) and (N,)")
+    for p, array, ndim in ((paths[0], images, 3), (paths[1], labels, 1)):
+        if array.dtype != np.uint8 or array.ndim != ndim:
+            raise DatasetError(f"{p}: MNIST stores unsigned bytes in {ndim} dimension(s), this file holds "
+                               f"{array.dtype} values of shape {array.shape}")
+    if images.shape[0] != labels.shape[0]:
+        raise DatasetError(f"MNIST files {paths[0]} and {paths[1]} do not match: {images.shape[0]} images but "
+                           f"{labels.shape[0]} labels")
+    _check_labels(paths[1], labels, 10)
     X = images.astype(np.float32) / np.float32(255.0)
     if flatten:
         X = X.reshape(X.shape[0], -1)
     return X, labels.astype(np.int64)
+
+
+def _check_labels(path, labels, classes):
+    """Refuse labels outside [0, classes), naming the file, the first bad label and its position."""
+    bad = np.flatnonzero((labels < 0) | (labels >= classes))
+    if bad.size:
+        i = int(bad[0])
+        raise DatasetError(f"{path}: label {int(labels[i])} at position {i} is outside 0 … {classes - 1} "
+                           f"({bad.size} such labels); the file is corrupt")
 
 
 # -- CIFAR-10 --------------------------------------------------------------------------------------
@@ -196,29 +236,50 @@ def read_cifar10_batch(path):
 
     Returns ``(data, labels)``: uint8 pixels of shape (N, 3072) — the 1024
     red, then green, then blue values of a 32×32 image — and int64 labels.
-    Raises :class:`UnsafePickleError` (a :class:`pickle.UnpicklingError`) for a
-    pickle that asks for anything beyond plain containers and numeric arrays,
-    and :class:`ValueError` for a damaged file or another layout.
+    Raises :class:`UnsafePickleError` (a :class:`pickle.UnpicklingError` and a
+    :class:`DatasetError`) for a pickle that asks for anything beyond plain
+    containers and numeric arrays, or whose arrays NumPy cannot rebuild (a
+    forged file), and :class:`DatasetError` (a :class:`ValueError`) for a
+    truncated file, another layout or labels outside 0 … 9. Every message
+    names the file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DatasetError(f"{path} is a directory, not a CIFAR-10 batch file")
     with open(path, "rb") as f:
         try:
             batch = _CifarUnpickler(f, encoding="latin1").load()  # the batches were pickled by Python 2
         except UnsafePickleError as e:
             raise UnsafePickleError(f"{path}: {e}") from None
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
-            raise ValueError(f"{path} is not a readable CIFAR-10 batch ({type(e).__name__}: {e})") from None
+        except (pickle.UnpicklingError, EOFError) as e:
+            raise DatasetError(f"{path} is not a readable CIFAR-10 batch ({type(e).__name__}: {e}); it is "
+                               "truncated or damaged") from None
+        except Exception as e:  # noqa: BLE001 - forged arguments to NumPy's rebuilders (SystemError, ...)
+            raise UnsafePickleError(f"{path}: the pickle's contents cannot be rebuilt as a CIFAR-10 batch "
+                                    f"({type(e).__name__}: {_short(e)}); it was not loaded (it may be "
+                                    "malicious)") from None
     if not isinstance(batch, dict):
-        raise ValueError(f"{path}: expected a dict with 'data' and 'labels', got {type(batch).__name__}")
+        raise DatasetError(f"{path}: expected a dict with 'data' and 'labels', got {type(batch).__name__}")
     batch = {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in batch.items()}
     if "data" not in batch or "labels" not in batch:
-        raise ValueError(f"{path}: a CIFAR-10 batch needs keys 'data' and 'labels', found {sorted(map(str, batch))}")
-    data = np.asarray(batch["data"])
-    labels = np.asarray(batch["labels"], dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] != labels.shape[0]:
-        raise ValueError(f"{path}: expected uint8 data of shape (N, 3072) and N labels, got data {data.dtype} "
-                         f"{data.shape} and labels {labels.shape}")
-    return data, labels
+        raise DatasetError(f"{path}: a CIFAR-10 batch needs keys 'data' and 'labels', found "
+                           f"{sorted(map(str, batch))}")
+    try:
+        data = np.asarray(batch["data"])
+        labels = np.asarray(batch["labels"])
+    except Exception as e:  # noqa: BLE001 - ragged lists, forged arrays: never a raw NumPy error
+        raise DatasetError(f"{path}: 'data' and 'labels' are not arrays ({type(e).__name__}: {_short(e)})") from None
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise DatasetError(f"{path}: expected uint8 data of shape (N, 3072), got {data.dtype} {data.shape}")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or labels.shape[0] != data.shape[0]:
+        raise DatasetError(f"{path}: expected {data.shape[0]} integer labels, got {labels.dtype} {labels.shape}")
+    _check_labels(path, labels, len(CIFAR10_CLASSES))
+    return data, labels.astype(np.int64)
+
+
+def _short(e, limit=200) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[:limit] + " …"
 
 
 def load_cifar10(root, train: bool = True, download: bool = False, flatten: bool = True):
@@ -318,12 +379,17 @@ def _download_any(urls, dest: Path, md5: str) -> None:
 
 def _extract(archive: Path, root: Path) -> None:
     """Unpack regular files of the CIFAR-10 archive below ``root``, refusing paths that leave it."""
-    with tarfile.open(archive, "r:gz") as tar:
+    try:
+        tar = tarfile.open(archive, "r:gz")
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise DatasetError(f"{archive}: not a readable .tar.gz archive ({e}); delete it and download it "
+                           "again") from None
+    with tar:
         members = []
         for m in tar.getmembers():
             target = (root / m.name).resolve()
             if not (m.isfile() or m.isdir()) or root.resolve() not in (target, *target.parents):
-                raise ValueError(f"{archive}: refusing to extract {m.name!r} (not a regular file inside {root})")
+                raise DatasetError(f"{archive}: refusing to extract {m.name!r} (not a regular file inside {root})")
             members.append(m)
         if hasattr(tarfile, "data_filter"):
             tar.extractall(root, members=members, filter="data")

@@ -61,11 +61,18 @@ def spiral(n_per_class: int = 100, classes: int = 3, noise: float = 0.2, seed: i
 
 
 def blobs(n_per_class: int = 100, classes: int = 3, features: int = 2, std: float = 1.0,
-          center_box: tuple[float, float] = (-10.0, 10.0), seed: int | None = 0):
+          center_box: tuple[float, float] = (-10.0, 10.0), seed: int | None = 0, center_seed: int | None = None):
     """Gaussian blobs: class j is N(cⱼ, std² I) around a centre cⱼ drawn uniformly from ``center_box``.
 
     With the default spread the classes barely overlap, so even a linear
     classifier separates them (the opposite of :func:`spiral`).
+
+    The centres are the first draw of the generator seeded with
+    ``center_seed`` (default: ``seed``); the points are drawn with ``seed``.
+    A training and a validation set of the *same* problem therefore share
+    ``center_seed`` and differ in ``seed``: ``blobs(seed=0)`` and
+    ``blobs(seed=1, center_seed=0)`` have the same class centres, while
+    ``blobs(seed=1)`` is another problem whose classes sit elsewhere.
 
     Parameters
     ----------
@@ -76,7 +83,11 @@ def blobs(n_per_class: int = 100, classes: int = 3, features: int = 2, std: floa
     center_box : (float, float)
         Range the centre coordinates are drawn from.
     seed : int or None
-        Seed of the private generator.
+        Seed of the private generator of the points (and of the centres when
+        ``center_seed`` is None).
+    center_seed : int or None
+        Seed of the class centres; pass the training set's ``seed`` to draw
+        more points (a validation set) around the same centres.
 
     Returns
     -------
@@ -89,15 +100,26 @@ def blobs(n_per_class: int = 100, classes: int = 3, features: int = 2, std: floa
     >>> X, y = blobs(50, classes=4, features=3)
     >>> X.shape, X.dtype.name, y.tolist()[::50]
     ((200, 3), 'float32', [0, 1, 2, 3])
+    >>> Xv, yv = blobs(50, classes=4, features=3, seed=1, center_seed=0)  # validation: same centres
+    >>> bool(abs(X[:50].mean(0) - Xv[:50].mean(0)).max() < 1.0)
+    True
     """
     n = _positive_int("n_per_class", n_per_class, "blobs")
     k = _positive_int("classes", classes, "blobs")
     d = _positive_int("features", features, "blobs")
     if not std >= 0:
         raise ValueError(f"blobs: std must be >= 0, got {std!r}")
-    lo, hi = center_box
+    try:
+        lo, hi = (float(v) for v in center_box)
+    except (TypeError, ValueError):
+        raise ValueError(f"blobs: center_box must be two numbers (low, high), got {center_box!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+        raise ValueError(f"blobs: center_box must be finite with low <= high, got {center_box!r}")
     rng = np.random.default_rng(seed)
-    centers = rng.uniform(lo, hi, size=(k, d))
+    if center_seed is None:  # one generator: the centres are its first draw, as before center_seed existed
+        centers = rng.uniform(lo, hi, size=(k, d))
+    else:
+        centers = np.random.default_rng(center_seed).uniform(lo, hi, size=(k, d))
     X = np.repeat(centers, n, axis=0) + rng.standard_normal((n * k, d)) * std
     y = np.repeat(np.arange(k, dtype=np.int64), n)
     return X.astype(np.float32), y

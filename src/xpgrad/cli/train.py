@@ -1,0 +1,298 @@
+"""``xpgrad train``: options -> checks (paths, dependencies, components) -> data -> model -> fit.
+
+Everything that can be wrong with the options is found before the first
+training step: the output paths and the optional dependency of ``--plots``
+first, then each component is built and tried on a two-row batch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+
+from .. import backend as B
+from .checks import (
+    COMPONENT_KINDS,
+    UsageError,
+    _one_line,
+    activation_pieces,
+    check_optimizer,
+    input_file,
+    loss_for_labels,
+    optional_import,
+    output_dir,
+    output_file,
+    parse_component_args,
+)
+from .commands import backend_option
+
+TOY_DATASETS = ("spiral", "blobs")
+DATASETS = (*TOY_DATASETS, "mnist", "cifar10")
+
+# Defaults of ``xpgrad train``; per-dataset values where the image datasets need other ones.
+DEFAULTS: dict[str, object] = {
+    "backend": None, "dataset": "spiral", "data_dir": "data", "hidden": "100", "activation": "relu",
+    "loss": "cross_entropy", "optimizer": "adam", "lr": 1e-2, "schedule": "cosine", "warmup": 0,
+    "regularizer": "l2", "reg": 1e-4, "epochs": 300, "batch_size": 32, "seed": 0,
+    **{f"{kind}_args": [] for kind in COMPONENT_KINDS},
+}
+IMAGE_DEFAULTS: dict[str, object] = {"epochs": 5, "batch_size": 128, "lr": 1e-3}
+# Options that define the network, the data and the training run: kept in checkpoints and used by --resume.
+CONFIG_KEYS = tuple(k for k in DEFAULTS if k != "backend")
+PLOT_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg")
+
+
+def config(args) -> dict:
+    """Options given on the command line, over the resumed checkpoint's, over the defaults."""
+    given = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k, None) is not None}
+    saved = {}
+    if args.resume:
+        from ..checkpoint import read_metadata
+
+        input_file("--resume", args.resume)
+        try:
+            saved = {k: v for k, v in (read_metadata(args.resume).get("config") or {}).items() if k in CONFIG_KEYS}
+        except OSError as e:
+            raise UsageError(f"--resume {args.resume}: cannot be read ({e.strerror or e})") from None
+        for kind in COMPONENT_KINDS:  # another component than the saved one: its saved arguments do not apply
+            if kind in given and f"{kind}_args" not in given:
+                saved.pop(f"{kind}_args", None)
+    dataset = given.get("dataset", saved.get("dataset", DEFAULTS["dataset"]))
+    defaults = {**DEFAULTS, **(IMAGE_DEFAULTS if dataset not in TOY_DATASETS else {})}
+    cfg = {**defaults, **saved, **given}
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg):
+    """Check every option that needs no data; adds ``hidden_sizes`` and the parsed ``kw`` of each component."""
+    from .. import registry
+
+    if cfg["dataset"] not in DATASETS:
+        raise UsageError(f"unknown dataset {cfg['dataset']!r}; choose one of {', '.join(DATASETS)}")
+    cfg["kw"] = {}
+    for kind in COMPONENT_KINDS:  # the options named after kinds
+        if not isinstance(cfg[kind], str):
+            raise UsageError(f"--{kind} must be a name, got {cfg[kind]!r}")
+        try:
+            registry.table(kind)[cfg[kind]]
+        except KeyError as e:
+            raise UsageError(f"--{kind}: {e.args[0] if e.args else e}") from None
+        cfg["kw"][kind] = parse_component_args(kind, cfg[f"{kind}_args"])
+    for key in ("lr", "reg"):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, float)):
+            raise UsageError(f"--{key} must be a number, got {cfg[key]!r}")
+    if not 0 < cfg["lr"] < float("inf"):
+        raise UsageError(f"--lr must be a positive, finite number, got {cfg['lr']!r}")
+    if not 0 <= cfg["reg"] < float("inf"):
+        raise UsageError(f"--reg must be >= 0 and finite, got {cfg['reg']!r}")
+    if cfg["reg"] == 0 and cfg["kw"]["regularizer"]:
+        raise UsageError("--regularizer-args has no effect with --reg 0; give a strength > 0 or drop the arguments")
+    for key, low in (("epochs", 1), ("batch_size", 0), ("warmup", 0), ("seed", 0)):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int):
+            raise UsageError(f"--{key.replace('_', '-')} must be an integer, got {cfg[key]!r}")
+        if cfg[key] < low:
+            raise UsageError(f"--{key.replace('_', '-')} must be >= {low}, got {cfg[key]}")
+    cfg["hidden_sizes"] = hidden_sizes(cfg["hidden"])
+
+
+def hidden_sizes(text) -> list:
+    try:
+        sizes = [int(s) for s in str(text).replace(" ", "").split(",") if s != ""]
+    except ValueError:
+        raise UsageError(f"--hidden must be a comma-separated list of layer sizes like 100 or 64,32, "
+                         f"got {text!r}") from None
+    if any(s < 0 for s in sizes):
+        raise UsageError(f"--hidden sizes must be >= 0, got {text!r}")
+    return [] if sizes in ([], [0]) else sizes
+
+
+def check_outputs(args, cfg) -> None:
+    """Every path option and optional dependency, before any data is read or any step taken."""
+    if args.checkpoint:
+        output_file("--checkpoint", args.checkpoint)
+    if args.plots:
+        output_dir("--plots", args.plots)
+        optional_import("--plots", PLOT_MODULES, "plot")
+    if cfg["dataset"] not in TOY_DATASETS:
+        if os.path.exists(cfg["data_dir"]) and not os.path.isdir(cfg["data_dir"]):
+            raise UsageError(f"--data-dir {cfg['data_dir']} is a file; give the folder of the data files")
+        if args.download:
+            output_dir("--data-dir", cfg["data_dir"])
+
+
+def load_data(cfg, download=False):
+    """(X, y, Xval, yval, image_shape) as NumPy arrays; image_shape is None for 2-D toy data."""
+    import numpy as np
+
+    from .. import data
+    from ..data.files import DatasetError
+
+    seed = cfg["seed"]
+    if cfg["dataset"] == "spiral":
+        return (*data.spiral(100, 3, seed=seed), *data.spiral(100, 3, seed=seed + 1), None)
+    if cfg["dataset"] == "blobs":  # validation points around the training set's class centres
+        return (*data.blobs(100, 3, seed=seed), *data.blobs(100, 3, seed=seed + 1, center_seed=seed), None)
+    loader = data.load_mnist if cfg["dataset"] == "mnist" else data.load_cifar10
+    shape = (28, 28) if cfg["dataset"] == "mnist" else (3, 32, 32)
+    try:
+        X, y = loader(cfg["data_dir"], train=True, download=download)
+    except FileNotFoundError as e:
+        hint = "" if download else " or add --download"
+        raise UsageError(f"{e} (set the folder with --data-dir{hint})") from None
+    except DatasetError as e:  # a damaged or forged file: the message names it
+        raise UsageError(f"--dataset {cfg['dataset']}: {e}") from None
+    except OSError as e:  # an unreadable file, or the download itself failed
+        raise UsageError(f"could not read or download {cfg['dataset']} in {cfg['data_dir']}: {e}") from None
+    if X.shape[0] < 2:
+        raise UsageError(f"--dataset {cfg['dataset']}: {cfg['data_dir']} holds {X.shape[0]} example(s); "
+                         "at least 2 are needed (one for validation)")
+    order = np.random.default_rng(seed).permutation(X.shape[0])  # hold out 10 % for validation
+    n_val = max(1, X.shape[0] // 10)
+    val, train = order[:n_val], order[n_val:]
+    return X[train], y[train], X[val], y[val], shape
+
+
+def build_model(cfg, in_features, classes):
+    """Linear layers with the activation between them (p-times wider before one that divides the width by p)."""
+    from .. import nn
+
+    kw = cfg["kw"]["activation"]
+    sizes = [in_features, *cfg["hidden_sizes"], classes]
+    layers: list = []
+    for i in range(len(sizes) - 1):
+        last = i == len(sizes) - 2
+        pieces = 1 if last else activation_pieces(cfg["activation"], kw, sizes[i + 1])
+        layers.append(nn.Linear(sizes[i], sizes[i + 1] * pieces))
+        if not last:
+            layers.append(nn.Activation(cfg["activation"], **kw))
+    return nn.Sequential(*layers)
+
+
+def schedule_kwargs(name, total_steps, warmup, given):
+    """Pass ``total_steps``/``warmup_steps`` to schedules whose signature takes them (plugins' included)."""
+    from .. import registry
+
+    kw = dict(given)
+    try:
+        params = inspect.signature(registry.schedules[name].obj).parameters
+    except (TypeError, ValueError):
+        params = {}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    if "total_steps" in params or takes_any:
+        kw["total_steps"] = total_steps
+    if warmup:
+        if "warmup_steps" not in params and not takes_any:
+            raise UsageError(f"--warmup: schedule {name!r} takes no warmup_steps")
+        kw["warmup_steps"] = warmup
+    return kw
+
+
+def _component(kind, name, build):
+    try:
+        return build()
+    except (TypeError, ValueError, ArithmeticError) as e:
+        raise UsageError(f"--{kind} {name}: {_one_line(e)} (set its parameters with --{kind}-args KEY=VALUE)") from None
+
+
+def build_run(cfg, X, y, classes):
+    """Model, loss, regularizer, optimizer and schedule, each built and tried before training (UsageError otherwise)."""
+    import xpgrad
+
+    model = build_model(cfg, X.shape[1], classes)
+    kw = cfg["kw"]
+    loss = _component("loss", cfg["loss"], lambda: xpgrad.loss(cfg["loss"], **kw["loss"]))
+    reg = None
+    if cfg["reg"] > 0:
+        reg = _component("regularizer", cfg["regularizer"],
+                         lambda: xpgrad.regularizer(cfg["regularizer"], cfg["reg"], **kw["regularizer"]))
+    optimizer = _component("optimizer", cfg["optimizer"],
+                           lambda: xpgrad.optimizer(cfg["optimizer"], model.parameters(), lr=cfg["lr"],
+                                                    **kw["optimizer"]))
+    check_optimizer(cfg["optimizer"], optimizer)
+    batch = cfg["batch_size"] or X.shape[0]
+    total_steps = cfg["epochs"] * -(-X.shape[0] // batch)
+    if cfg["warmup"] >= total_steps:
+        raise UsageError(f"--warmup ({cfg['warmup']} steps) must be shorter than the run ({total_steps} steps)")
+    sched_kw = schedule_kwargs(cfg["schedule"], total_steps, cfg["warmup"], kw["schedule"])
+    schedule = _component("schedule", cfg["schedule"], lambda: xpgrad.schedule(cfg["schedule"], optimizer, **sched_kw))
+    # One forward and backward pass on two rows (no update): the loss learns its target form, and a component
+    # that cannot run here is refused now rather than after the first epoch.
+    scores = _component("activation", cfg["activation"], lambda: model(X[:2]))
+    loss = loss_for_labels(cfg["loss"], loss, scores, xpgrad.as_tensor(y[:2]))
+    objective = loss(scores, xpgrad.as_tensor(y[:2]))
+    if reg is not None:
+        objective = objective + _component("regularizer", cfg["regularizer"],
+                                           lambda: reg([p for p in model.parameters() if p.ndim > 1]))
+    _component("loss", cfg["loss"], objective.backward)
+    optimizer.zero_grad()
+    return model, loss, reg, optimizer, schedule, sched_kw
+
+
+def run(args) -> int:
+    import xpgrad
+
+    from ..checkpoint import CheckpointError, load
+    from ..train import History, ModelCheckpoint, NonFiniteLossError, evaluate, fit
+
+    cfg = config(args)
+    check_outputs(args, cfg)
+    backend = backend_option(args.backend) if args.backend else B.get_backend()
+    with B.use_backend(backend):
+        xpgrad.manual_seed(cfg["seed"])
+        X, y, Xv, yv, image_shape = load_data(cfg, download=args.download)
+        classes = int(max(y.max(), yv.max())) + 1
+        model, loss, reg, optimizer, schedule, sched_kw = build_run(cfg, X, y, classes)
+        start, history = 0, History()
+        if args.resume:
+            try:
+                meta = load(args.resume, model=model, optimizer=optimizer, schedule=schedule)
+            except CheckpointError as e:
+                raise UsageError(f"--resume: {e}") from None
+            start, history = int(meta.get("epoch", 0)), History.from_dict(meta.get("history") or {})
+        saved = {k: cfg[k] for k in CONFIG_KEYS}
+        callbacks = []
+        if args.checkpoint:
+            every = max(1, cfg["epochs"] // 10)
+            callbacks.append(ModelCheckpoint(args.checkpoint, every=every, config=saved))
+        remaining = max(0, cfg["epochs"] - start)
+        try:
+            history = fit(model, loss, optimizer, (X, y), remaining, batch_size=cfg["batch_size"] or None,
+                          schedule=schedule, regularizer=reg, val_data=(Xv, yv), callbacks=callbacks,
+                          progress=not args.quiet, start_epoch=start, history=history)
+        except NonFiniteLossError as e:
+            print(f"xpgrad train: error: {_one_line(e)}", file=sys.stderr)
+            return 1
+        train_acc = evaluate(model, loss, (X, y))["accuracy"]
+        val_acc = evaluate(model, loss, (Xv, yv))["accuracy"]
+        if args.plots:
+            plots(args.plots, cfg, history, sched_kw, model, X, y, image_shape, quiet=args.quiet)
+        if args.checkpoint and not args.quiet:
+            print(f"checkpoint: {args.checkpoint}")
+    print(f"final train accuracy: {train_acc:.4f}  val accuracy: {val_acc:.4f}")
+    return 0
+
+
+def plots(directory, cfg, history, sched_kw, model, X, y, image_shape, quiet):
+    from .. import plot
+
+    os.makedirs(directory, exist_ok=True)
+    written = []
+    if len(history):
+        written.append(plot.plot_history(history, os.path.join(directory, "loss.png"),
+                                         title=f"{cfg['dataset']}: hidden {cfg['hidden']}"))
+    steps = sched_kw.get("total_steps") or cfg["epochs"] * -(-X.shape[0] // (cfg["batch_size"] or X.shape[0]))
+    written.append(plot.plot_schedule(cfg["schedule"], steps, os.path.join(directory, "lr.png"), lr=cfg["lr"],
+                                      **sched_kw))
+    if X.shape[1] == 2:
+        written.append(plot.plot_decision_regions(model, X, y, os.path.join(directory, "regions.png")))
+    elif image_shape is not None and not cfg["hidden_sizes"]:
+        weight = model.state_dict()["0.weight"]
+        names = None
+        if cfg["dataset"] == "cifar10":
+            from ..data import CIFAR10_CLASSES as names
+        written.append(plot.plot_linear_weights(weight, image_shape, os.path.join(directory, "weights.png"),
+                                                class_names=names))
+    if not quiet:
+        print("plots: " + ", ".join(written))
