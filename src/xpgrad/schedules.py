@@ -262,7 +262,10 @@ class Scheduler:
         saved_kw = state.get("kwargs", {})
         if not isinstance(saved_kw, Mapping):
             raise TypeError(f"{where}: kwargs must be a dict of hyperparameters, got {type(saved_kw).__name__}")
-        lr_function(self.fn, 1.0, state.get("warmup_steps", 0), **saved_kw)  # checks the saved ones' form
+        try:  # the saved hyperparameters, through the schedule's own checks
+            lr_function(self.fn, 1.0, state.get("warmup_steps", 0), **saved_kw)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{where}: the saved hyperparameters do not fit: {exc}") from None
         fns = [lr_function(self.fn, base, self.warmup_steps, **self.kwargs) for base in base_lrs]
         self.last_step, self.base_lrs, self._fns = int(last_step), [float(b) for b in base_lrs], fns
         self._write()

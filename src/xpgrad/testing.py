@@ -27,8 +27,8 @@ from .autograd.creation import as_tensor, tensor
 from .autograd.tensor import Tensor
 from .gradcheck import gradcheck
 
-__all__ = ["check_activation", "check_backend", "check_loss", "check_optimizer", "check_regularizer",
-           "check_schedule"]
+__all__ = ["check_activation", "check_backend", "check_hyperparameters", "check_loss", "check_optimizer",
+           "check_regularizer", "check_schedule"]
 
 
 def _backends(backends):
@@ -359,3 +359,89 @@ def check_backend(name):
         _bad(b, f"gradient check of tanh(x @ w) * (x @ w) failed: {exc}")
     return True
 
+
+
+# -- hyperparameters ------------------------------------------------------------------------
+
+_REQUIRED = {"regularizer": {"strength": 0.1}, "schedule": dict(_SCHEDULE_FILL)}
+
+
+def _hyperparameters(kind, entry):
+    """(name -> a valid value) for every keyword hyperparameter of a component, defaults and required ones."""
+    obj = entry.obj
+    if kind == "optimizer":
+        return dict(obj.defaults)
+    if kind == "regularizer":
+        sig, skip = inspect.signature(obj), 0
+    else:
+        sig, skip = inspect.signature(obj), {"activation": 1, "loss": 2, "schedule": 1}[kind]
+    found = {}
+    for p in list(sig.parameters.values())[skip:]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        found[p.name] = _REQUIRED.get(kind, {}).get(p.name, p.default) if p.default is p.empty else p.default
+    return found
+
+
+def _bad_values(name, value, allow_negative):
+    """Values that break the form of ``value``: wrong type, not finite, negative, unsorted or too long."""
+    if isinstance(value, bool):
+        return ["yes", 1]
+    if isinstance(value, (int, float)):
+        bad = [str(value), True, None, float("nan"), float("inf"), float("-inf")]
+        if isinstance(value, int) and name not in allow_negative:
+            bad.append(0.5)  # an int hyperparameter refuses a fraction
+        return bad + ([] if name in allow_negative or value < 0 else [-1])
+    if isinstance(value, (tuple, list)) and value:
+        return ["abc", ["a"] * len(value), [float("nan")] * len(value), [*value, value[-1]][::-1]]
+    if isinstance(value, str):
+        return [value + "_typo", 1]
+    return []
+
+
+def check_hyperparameters(kind, name, *, allow_negative=(), **valid):
+    """Check that component ``name`` of ``kind`` refuses bad values of every hyperparameter, naming it.
+
+    Each keyword hyperparameter (an optimizer's ``defaults``, otherwise the
+    component's signature; ``valid`` supplies or overrides values) gets, one
+    at a time: a string, a bool, None, NaN and ±inf for a number, a fraction
+    for an int, -1 unless named in ``allow_negative``; a non-number and NaN
+    items for a sequence, the items out of order; "yes" for a flag; a typo
+    for a string choice. Each must raise TypeError or ValueError whose message
+    names the hyperparameter, at construction (optimizers, regularizers,
+    schedules) or at the first call (activations, losses). Returns the
+    number of bad values tried.
+
+    >>> check_hyperparameters("optimizer", "adam") > 20
+    True
+    """
+    entry = registry.table(kind)[name]
+    base = {**_hyperparameters(kind, entry), **valid}
+    scores = _probe((5, 4), _backend.current(), requires_grad=False)
+    same_shape = getattr(entry.obj, "targets", "class_indices") == "same_shape"
+    targets = (tensor(np.full((5, 4), 0.5), dtype="float64") if same_shape
+               else tensor([0, 1, 2, 3, 0], dtype="int64"))
+    tried = 0
+    for key, value in base.items():
+        for bad in _bad_values(key, value, allow_negative):
+            kw = {**base, key: bad}
+            tried += 1
+            try:
+                if kind == "optimizer":
+                    registry.optimizer(name, [tensor([1.0], requires_grad=True)], **kw)
+                elif kind == "regularizer":
+                    registry.regularizer(name, **kw)
+                elif kind == "schedule":
+                    registry.schedule(name, registry.optimizer("sgd", [tensor([1.0], requires_grad=True)]), **kw)
+                elif kind == "activation":
+                    registry.activation(name, **kw)(scores)
+                else:
+                    registry.loss(name, **kw)(scores, targets)
+            except (TypeError, ValueError) as exc:
+                if key not in str(exc):
+                    raise AssertionError(f"{kind} {name!r}: {key}={bad!r} raised {type(exc).__name__} without "
+                                         f"naming {key!r}: {exc}") from exc
+                continue
+            raise AssertionError(f"{kind} {name!r}: {key}={bad!r} was accepted; it must raise a TypeError or "
+                                 "ValueError naming the hyperparameter")
+    return tried
