@@ -146,7 +146,7 @@ def _corruptions(sd):
     bad("a state index out of range", lambda d: d["state"].__setitem__(5, d["state"].pop(1, {})))
     bad("a negative state index", lambda d: d["state"].__setitem__("-1", d["state"].pop(1, {})))
     bad("a state index that is not a number", lambda d: d["state"].__setitem__(1.5, d["state"].pop(1, {})))
-    bad("one parameter's state twice", lambda d: d["state"].__setitem__("0", d["state"].get(0, {})))
+    bad("one parameter's state twice", lambda d: d["state"].update({"0": d["state"].get(0, {}), 0: {}}))
     bad("a repeated group index", lambda d: d["param_groups"][1].__setitem__("params", [0]))
     bad("a good first group and a bad second one",
         lambda d: (d["param_groups"][0].__setitem__("lr", 0.5), d["param_groups"][1].__setitem__("lr", -1.0)))
