@@ -150,6 +150,8 @@ def new_plugin(name: str, directory=".") -> Path:
         "tests/test_plugin.py": _TEST,
     }
     contents = {rel: template.format(**fields) for rel, template in files.items()}  # render all first
+    if parent.exists() and not parent.is_dir():
+        raise NotADirectoryError(f"{parent} is a file, not a folder")
     parent.mkdir(parents=True, exist_ok=True)
     # Everything goes into a hidden folder beside the target, renamed into place at the end: a read-only
     # folder, a full disk or an interruption leaves no half-written skeleton behind.
