@@ -80,12 +80,13 @@ def check_number(owner: str, name: str, value: Any, *, min: float | None = None,
     wanted = numbers.Integral if integer else numbers.Real
     head = f"{owner}: invalid {name}={value!r}; {name} must be {form}, got"
     if isinstance(value, bool) or not isinstance(value, wanted):
-        hint = f" (pass it without quotes: {name}={value.strip()})" if _numeric_text(value) else ""
+        hint = f" (pass it without quotes: {name}={str(value).strip()})" if _numeric_text(value) else ""
         raise HyperparameterTypeError(f"{head} a {type(value).__name__}{hint}")
-    if not math.isfinite(value):
+    v: float = int(value) if isinstance(value, numbers.Integral) else float(value)  # ints of any size are finite
+    if isinstance(v, float) and not math.isfinite(v):
         raise ValueError(f"{head} {value!r}, which is not finite")
-    if ((min is not None and (value <= min if open_min else value < min))
-            or (max is not None and (value >= max if open_max else value > max))):
+    if ((min is not None and (v <= min if open_min else v < min))
+            or (max is not None and (v >= max if open_max else v > max))):
         raise ValueError(f"{head} {value!r}")
     return value
 
