@@ -17,7 +17,7 @@ import numpy as np
 from .. import backend as _backend
 from ..autograd import Tensor, as_tensor
 
-__all__ = ["DataLoader", "as_batch"]
+__all__ = ["DataLoader", "as_batch", "check_label_range"]
 
 
 class DataLoader:
@@ -49,6 +49,17 @@ class DataLoader:
         Float dtype of the batches (``"float32"``, ``"float64"``); default:
         the default dtype when the pass starts. :func:`xpgrad.fit` passes the
         model's float dtype instead (see :meth:`batches`).
+    num_classes : int, optional
+        Integer labels must lie in ``[0, num_classes)``. Without it, integer
+        labels given as host data (NumPy arrays, lists) must still be
+        non-negative and one per sample; :func:`xpgrad.fit` checks them against
+        the model's number of outputs once (:meth:`check_labels`).
+
+    Raises
+    ------
+    ValueError
+        Mismatched rows, an empty dataset, a bad ``batch_size``/``seed``, or an
+        integer label out of range (naming it and its position).
 
     Examples
     --------
@@ -64,7 +75,8 @@ class DataLoader:
     """
 
     def __init__(self, X: Any, y: Any, batch_size: int | None = None, shuffle: bool = False,
-                 seed: int | None = None, drop_last: bool = False, dtype: Any = None):
+                 seed: int | None = None, drop_last: bool = False, dtype: Any = None,
+                 num_classes: int | None = None):
         n, ny = _rows(X, "X"), _rows(y, "y")
         if n != ny:
             raise ValueError(f"DataLoader: X has {n} rows but y has {ny}; they need one row per sample (the same "
@@ -77,7 +89,15 @@ class DataLoader:
             raise ValueError(f"DataLoader: batch_size must be a positive integer or None, got {batch_size!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ValueError(f"DataLoader: seed must be a non-negative integer or None, got {seed!r}")
+        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer))
+                                        or num_classes < 1):
+            raise ValueError(f"DataLoader: num_classes must be a positive integer or None, got {num_classes!r}")
         self.dtype = None if dtype is None else _float_name(dtype)
+        if num_classes is not None or _on_host(y):
+            labels = _host_labels(y)
+            if labels.dtype.kind in "iu":
+                check_label_range(np, labels, None if num_classes is None else int(num_classes), "DataLoader")
+        self.num_classes = None if num_classes is None else int(num_classes)
         self.X, self.y, self.num_samples = X, y, n
         self.batch_size, self.shuffle, self.seed, self.drop_last = int(batch_size), bool(shuffle), seed, drop_last
         self._rng = None if seed is None else np.random.default_rng(seed)
@@ -129,6 +149,25 @@ class DataLoader:
         self._cache = (key, X, y)
         return X, y
 
+    def check_labels(self, num_classes: int | None = None, *, what: str = "DataLoader") -> None:
+        """Check integer labels, whole, on the current backend: one per sample, in ``[0, num_classes)``.
+
+        Float targets (one-hot, regression) are left alone. Reads two values
+        back to the host; :func:`xpgrad.fit` calls it once per dataset with the
+        model's number of outputs.
+
+        >>> import numpy as np
+        >>> from xpgrad.data import DataLoader
+        >>> DataLoader(np.zeros((3, 2)), [0, 1, 2]).check_labels(2)
+        Traceback (most recent call last):
+        ...
+        ValueError: DataLoader: class label y[2] = 2 is out of range: labels must be in [0, 2); fix the labels ...
+        """
+        b = _backend.current()
+        _, y = self._arrays(b, _float_name(self.dtype or _backend.get_default_dtype()))
+        if b.xp.isdtype(y.dtype, "integral"):
+            check_label_range(b.xp, y, num_classes, what)
+
     def state_dict(self) -> dict:
         """The private generator's state (empty when the backend's generator is used).
 
@@ -171,6 +210,58 @@ def as_batch(x: Any, y: Any, dtype: Any = None) -> tuple[Tensor, Tensor]:
     b = _backend.current()
     name = _float_name(dtype or _backend.get_default_dtype())
     return as_tensor(_convert(x, b, name), backend=b), as_tensor(_convert(y, b, name), backend=b)
+
+
+def check_label_range(xp: Any, labels: Any, num_classes: int | None, what: str, where: str = "",
+                      detail: str = "") -> None:
+    """Raise ValueError for integer class labels that are not one per sample or leave ``[0, num_classes)``.
+
+    The error names the first bad label, its position and the valid range
+    (``num_classes=None``: labels only need to be non-negative). Reads two
+    values (min and max) back to the host, more only when one is bad.
+
+    >>> import numpy as np
+    >>> check_label_range(np, np.array([1, -1]), 3, "y")
+    Traceback (most recent call last):
+    ...
+    ValueError: y: class label y[1] = -1 is out of range: labels must be in [0, 3); fix the labels or ...
+    """
+    if labels.ndim != 1 and not (labels.ndim == 2 and labels.shape[1] == 1):
+        raise ValueError(f"{what}: class labels y must hold one label per sample, shape (n,), got shape "
+                         f"{tuple(labels.shape)}")
+    flat = xp.reshape(labels, (-1,))
+    if flat.shape[0] == 0 or int(xp.min(flat)) >= 0 and (num_classes is None or int(xp.max(flat)) < num_classes):
+        return
+    bad = flat < 0 if num_classes is None else (flat < 0) | (flat >= num_classes)
+    pos = int(xp.argmax(xp.astype(bad, xp.int8)))
+    valid = "labels must be >= 0 (class indices)" if num_classes is None else f"labels must be in [0, {num_classes})"
+    raise ValueError(f"{what}: class label y[{pos}]{where} = {int(flat[pos])} is out of range: {valid}{detail}; fix "
+                     "the labels or give the model one output per class")
+
+
+def _host_labels(y: Any) -> np.ndarray:
+    """``y`` as a NumPy array (host data as it is; one copy from a backend), for the checks at construction."""
+    if isinstance(y, Tensor):
+        return y.numpy()
+    if isinstance(y, (np.ndarray, list, tuple)):
+        try:
+            return np.asarray(y)
+        except ValueError as e:
+            raise ValueError(f"DataLoader: y must be an array of one label (or target row) per sample; got a "
+                             f"ragged {type(y).__name__} ({e})") from None
+    return _backend.backend_of(y).to_numpy(y)
+
+
+def _on_host(a: Any) -> bool:
+    """Whether ``a`` is host data (NumPy, lists) or lives on a host backend: reading it costs no synchronisation."""
+    if isinstance(a, Tensor):
+        return a.backend.on_host
+    if isinstance(a, (np.ndarray, list, tuple)):
+        return True
+    try:
+        return _backend.backend_of(a).on_host
+    except (TypeError, ValueError):
+        return False
 
 
 def _float_name(dtype: Any) -> str:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 
 from ..backend import backend_of
-from .history import TrainState
+from .guard import nonfinite_parameter
+from .history import NonFiniteLossError, TrainState
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint"]
 
@@ -39,6 +42,15 @@ class Callback:
 
     def on_train_end(self, state: TrainState) -> None:
         pass
+
+
+def _is_count(value: object) -> bool:
+    """An integer (Python's or NumPy's), not a bool."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral)
+
+
+def _is_finite_number(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(float(value))
 
 
 def _monitor_mode(monitor: str, mode: str) -> str:
@@ -88,8 +100,10 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0, mode: str = "auto",
                  restore_best: bool = True):
-        if patience < 0:
-            raise ValueError(f"patience must be >= 0, got {patience}")
+        if not _is_count(patience) or patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be a non-negative integer, got {patience!r}")
+        if not _is_finite_number(min_delta):
+            raise ValueError(f"EarlyStopping: min_delta must be a finite number, got {min_delta!r}")
         self.monitor, self.patience, self.min_delta = monitor, int(patience), abs(float(min_delta))
         self.mode, self.restore_best = _monitor_mode(monitor, mode), restore_best
         self.best: float | None = None
@@ -129,7 +143,15 @@ class ModelCheckpoint(Callback):
     Each checkpoint holds the model, optimizer, schedule, RNG state, ``epoch``,
     the history so far and ``meta``, so :func:`xpgrad.load` plus
     ``fit(..., start_epoch=meta["epoch"])`` resumes exactly. Files are written
-    atomically, so a crash or a non-finite loss never destroys the last one.
+    atomically, so a crash or a non-finite loss never destroys the last one,
+    and never from non-finite weights: before writing, the model's parameters
+    are checked (one host read) and :class:`NonFiniteLossError` names the
+    first one holding NaN or inf, leaving the file as it was.
+
+    Raises
+    ------
+    ValueError
+        ``every`` not a positive integer, ``save_best_only`` without ``monitor``.
 
     >>> ModelCheckpoint("run-{epoch}.safetensors", every=5).every
     5
@@ -139,6 +161,9 @@ class ModelCheckpoint(Callback):
                  every: int = 1, **meta):
         if save_best_only and monitor is None:
             raise ValueError("save_best_only=True needs monitor=..., e.g. monitor='val_loss'")
+        if not _is_count(every) or every < 1:
+            raise ValueError(f"ModelCheckpoint: every must be a positive integer (save every that many epochs), "
+                             f"got {every!r}")
         self.path, self.monitor, self.every, self.save_best_only = path, monitor, int(every), save_best_only
         self.mode = _monitor_mode(monitor, mode) if monitor else None
         self.meta = meta
@@ -167,6 +192,14 @@ class ModelCheckpoint(Callback):
         from ..checkpoint import save
 
         path = str(self.path).format(epoch=state.epoch)
+        named = getattr(state.model, "named_parameters", None)
+        bad = nonfinite_parameter(list(named())) if callable(named) else None
+        if bad is not None:
+            raise NonFiniteLossError(
+                f"ModelCheckpoint: weight {bad!r} is non-finite (NaN or inf) at epoch {state.epoch}; {path} was not "
+                "written (an earlier checkpoint is kept). Lower the learning rate, or look for a loss or "
+                "regularizer without a finite gradient", epoch=state.epoch, step=state.step,
+                history=state.history, kind="weight", parameter=bad)
         self.last_path = save(path, model=state.model, optimizer=state.optimizer, schedule=state.schedule,
                               epoch=state.epoch, history=state.history.to_dict(), **self.meta)
         self.saved_epoch = state.epoch

@@ -10,11 +10,18 @@ __all__ = ["History", "NonFiniteLossError", "TrainState"]
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite; ``epoch``, ``step`` and ``history`` (completed epochs) are attached."""
+    """Training met NaN or inf: in the loss, a gradient or a weight.
 
-    def __init__(self, message: str, *, epoch: int, step: int, history: History):
+    ``epoch``, ``step`` and ``history`` (completed epochs) are attached, with
+    ``kind`` (``"loss"``, ``"gradient"`` or ``"weight"``) and ``parameter``
+    (the parameter's name for a gradient or a weight, else None).
+    """
+
+    def __init__(self, message: str, *, epoch: int, step: int, history: History, kind: str = "loss",
+                 parameter: str | None = None):
         super().__init__(message)
         self.epoch, self.step, self.history = epoch, step, history
+        self.kind, self.parameter = kind, parameter
 
 
 @dataclass
@@ -115,9 +122,12 @@ class TrainState:
     penalized : list of Parameter
         The parameters with two or more dimensions (weight matrices).
 
-    A training step calls :meth:`check_loss` on its objective before it
-    changes the weights, so that a non-finite loss stops the run before the
-    bad update on host backends.
+    A training step calls :meth:`check_targets` on the batch's scores and
+    labels before the loss, :meth:`check_loss` on its objective and
+    :meth:`check_gradients` after ``backward()``, all before it changes the
+    weights, so that bad labels, a non-finite loss or a non-finite gradient
+    stop the run before the bad update on host backends (on a device backend
+    they are flagged on the device and raised at the epoch's end).
     """
 
     model: Any
@@ -138,3 +148,13 @@ class TrainState:
         """Check the step's objective before the update (``EpochMeter.check``); a no-op outside ``fit``."""
         if self.meter is not None:
             self.meter.check(loss)
+
+    def check_targets(self, scores: Any, targets: Any) -> None:
+        """Check the batch's class labels against the scores before the loss (``EpochMeter.check_targets``)."""
+        if self.meter is not None:
+            self.meter.check_targets(scores, targets)
+
+    def check_gradients(self) -> None:
+        """Check the gradients after ``backward()``, before ``optimizer.step()`` (``EpochMeter.check_gradients``)."""
+        if self.meter is not None:
+            self.meter.check_gradients()

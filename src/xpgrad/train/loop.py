@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
@@ -10,6 +11,7 @@ from .. import backend as _backend
 from ..autograd import Tensor, enable_grad, no_grad
 from ..data.loader import DataLoader, as_batch
 from .callbacks import Callback
+from .guard import _count, check_batch, check_fit_arguments
 from .history import History, TrainState
 from .meter import EpochMeter, _current_lr
 from .progress import Progress
@@ -33,10 +35,15 @@ def train_step(state: TrainState, x: Tensor, y: Tensor, *,
         L = (1/B) * sum_i L_i(f(x_i; W), y_i)  +  R(W)
 
     with ``state.loss_fn`` and ``state.regularizer`` (applied to the weight
-    matrices ``state.penalized``), calls ``state.check_loss(L)`` (a NaN/inf
-    loss stops training before the update on host backends), clears the
-    gradients, backpropagates, calls ``before_update(state)`` if given (the
-    place for gradient clipping), ``optimizer.step()`` and ``schedule.step()``.
+    matrices ``state.penalized``). Before the update it checks, through the
+    :class:`TrainState`: the class labels against the scores
+    (``state.check_targets``, before the loss), the loss (``state.check_loss``)
+    and, after clearing the gradients, backpropagating and calling
+    ``before_update(state)`` if given (the place for gradient clipping), the
+    gradients (``state.check_gradients``). On host backends bad labels or a
+    NaN/inf loss or gradient stop training before the update; on a device
+    backend they are flagged and raised at the epoch's end. Then it calls
+    ``optimizer.step()`` and ``schedule.step()``.
 
     A custom step for ``fit(..., step=...)`` takes the same ``(state, x, y)``
     and returns a :class:`StepResult`; it can wrap this one (e.g.
@@ -58,6 +65,7 @@ def train_step(state: TrainState, x: Tensor, y: Tensor, *,
     if state.loss_fn is None:
         raise ValueError("train_step needs state.loss_fn, the loss function: TrainState(..., loss_fn=loss)")
     scores = state.model(x)
+    state.check_targets(scores, y)
     objective = state.loss_fn(scores, y)
     if state.regularizer is not None:
         objective = objective + state.regularizer(state.penalized)
@@ -66,6 +74,7 @@ def train_step(state: TrainState, x: Tensor, y: Tensor, *,
     objective.backward()
     if before_update is not None:
         before_update(state)
+    state.check_gradients()
     state.optimizer.step()
     if state.schedule is not None:
         state.schedule.step()
@@ -86,19 +95,30 @@ def _model_dtype(model: Any) -> str:
 
 
 def _is_pair(data: Any) -> bool:
-    return isinstance(data, (tuple, list)) and len(data) == 2 and all(
-        isinstance(d, Tensor) or hasattr(d, "shape") for d in data)
+    """An (X, y) pair of arrays or tensors, or of lists (rows of X, one label per row)."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        return False
+    if all(isinstance(d, Tensor) or hasattr(d, "shape") for d in data):
+        return True
+    X, y = data
+    return (isinstance(X, (list, tuple)) and isinstance(y, (list, tuple)) and len(X) == len(y) > 0
+            and all(isinstance(v, numbers.Number) for v in y))
 
 
 def _as_loader(data: Any, what: str, batch_size: int | None, shuffle: bool) -> Iterable:
     """An (X, y) pair becomes a :class:`DataLoader`; a loader or other iterable of batches is kept."""
     if isinstance(data, DataLoader) or not _is_pair(data):
-        if not hasattr(data, "__iter__"):
-            raise TypeError(f"{what} must be an (X, y) pair of arrays or tensors, or an iterable of (x, y) "
-                            f"batches; got {type(data).__name__}")
+        if isinstance(data, (dict, str, bytes)) or isinstance(data, Tensor) or hasattr(data, "shape") or not hasattr(
+                data, "__iter__"):
+            raise TypeError(f"{what} must be an (X, y) pair of arrays or tensors, a DataLoader, or an iterable of "
+                            f"(x, y) batches; got {type(data).__name__}")
+        if _steps(data) == 0:
+            raise ValueError(f"{what} is empty: it holds no (x, y) batch")
         return data
     X, y = data
-    n = X.shape[0] if getattr(X, "ndim", 1) else 0
+    n = len(X) if isinstance(X, (list, tuple)) else X.shape[0] if getattr(X, "ndim", 1) else 0
+    if n == 0:
+        raise ValueError(f"{what} is empty: X has 0 rows (samples); give it at least one")
     try:
         # One full batch is not shuffled: that would only draw from the generator.
         return DataLoader(X, y, batch_size, shuffle=shuffle and batch_size is not None and batch_size < n)
@@ -107,11 +127,20 @@ def _as_loader(data: Any, what: str, batch_size: int | None, shuffle: bool) -> I
                          f"row per sample ({e})") from None
 
 
-def _epoch(data: Iterable, dtype: str) -> Iterator[tuple[Tensor, Tensor]]:
-    """One pass over ``data`` as tensors on the current backend, floats in ``dtype``."""
+def _epoch(data: Iterable, dtype: str, what: str) -> Iterator[tuple[Tensor, Tensor]]:
+    """One pass over ``data`` as tensors on the current backend, floats in ``dtype``; each batch's form checked."""
     if isinstance(data, DataLoader):
         return data.batches(dtype)
-    return (as_batch(xb, yb, dtype) for xb, yb in data)
+    return (as_batch(*check_batch(batch, what, i), dtype) for i, batch in enumerate(data))
+
+
+def _named_parameters(model: Any, optimizer: Any) -> list[tuple[str, Any]]:
+    """The parameters to keep finite, by name: the model's, else the optimizer's (``group0[1]``, ...)."""
+    named = getattr(model, "named_parameters", None)
+    if callable(named):
+        return list(named())
+    groups = getattr(optimizer, "param_groups", None) or []
+    return [(f"group{g}[{i}]", p) for g, group in enumerate(groups) for i, p in enumerate(group["params"])]
 
 
 def _steps(data: Iterable) -> int | None:
@@ -152,16 +181,25 @@ def evaluate(model: Any, loss: Callable, data: Any, *, batch_size: int | None = 
     >>> evaluate(lambda x: x @ W, ce, (X, y))["accuracy"]
     1.0
     """
+    if not callable(model) or not callable(loss):
+        bad = "model" if not callable(model) else "loss"
+        raise TypeError(f"evaluate: {bad} must be callable, got {type(model if bad == 'model' else loss).__name__}")
+    batch_size = _count(batch_size, "batch_size", minimum=1, none_ok=True)
+    return _evaluate(model, loss, _as_loader(data, "data", batch_size, False), "data")
+
+
+def _evaluate(model: Any, loss: Callable, data: Iterable, what: str, checked: set | None = None) -> dict:
     dtype = _model_dtype(model)
-    data = _as_loader(data, "data", batch_size, False)
-    meter = EpochMeter(_backend.current(), watch=False, what="data")
+    meter = EpochMeter(_backend.current(), watch=False, what=what,
+                       dataset=data if isinstance(data, DataLoader) else None, checked=checked)
     was_training = getattr(model, "training", None)
     if hasattr(model, "eval"):
         model.eval()
     try:
         with no_grad():
-            for xb, yb in _epoch(data, dtype):
+            for xb, yb in _epoch(data, dtype, what):
                 scores = model(xb)
+                meter.check_targets(scores, yb)
                 meter.add(loss(scores, yb), scores, yb)
     finally:
         if was_training and hasattr(model, "train"):
@@ -173,15 +211,8 @@ def evaluate(model: Any, loss: Callable, data: Any, *, batch_size: int | None = 
 # -- fit ---------------------------------------------------------------------------------------
 
 
-def _check_arguments(epochs: Any, batch_size: Any) -> None:
-    if not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-
-
 def _run_epoch(state: TrainState, data: Iterable, dtype: str, step: Callable, callbacks: list[Callback],
-               bar: Progress) -> dict:
+               bar: Progress, params: list, checked: set) -> dict:
     """One epoch of steps; returns its logs (``loss``, ``accuracy``, ``lr``, ``time``)."""
     model, optimizer = state.model, state.optimizer
     if hasattr(model, "train"):
@@ -189,10 +220,11 @@ def _run_epoch(state: TrainState, data: Iterable, dtype: str, step: Callable, ca
     bar.epoch_begin(state.epoch)
     t0 = time.perf_counter()
     meter = state.meter = EpochMeter(_backend.current(), epoch=state.epoch, optimizer=optimizer,
-                                     history=state.history, what="train_data")
+                                     history=state.history, what="train_data", params=params,
+                                     dataset=data if isinstance(data, DataLoader) else None, checked=checked)
     lr = _current_lr(optimizer)
     with enable_grad():
-        for xb, yb in _epoch(data, dtype):
+        for xb, yb in _epoch(data, dtype, "train_data"):
             lr = _current_lr(optimizer)  # the rate this step uses (a schedule changes it after the step)
             objective, scores = step(state, xb, yb)
             meter.add(objective, scores, yb)
@@ -288,14 +320,19 @@ def fit(model: Any, loss: Callable, optimizer: Any, train_data: Any, epochs: int
     >>> len(h), h.loss[0] > h.loss[-1]
     (3, True)
     """
-    _check_arguments(epochs, batch_size)
+    epochs, batch_size, start_epoch, log_every, callbacks = check_fit_arguments(
+        model=model, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size, schedule=schedule,
+        regularizer=regularizer, callbacks=callbacks, start_epoch=start_epoch, log_every=log_every,
+        history=history, step=step, callback_type=Callback)
     dtype = _model_dtype(model)
     data = _as_loader(train_data, "train_data", batch_size, shuffle)
     val = None if val_data is None else _as_loader(val_data, "val_data", batch_size, False)
-    penalized = [p for p in model.parameters() if p.ndim >= 2] if regularizer is not None else []
+    params = _named_parameters(model, optimizer)
+    penalized = [p for _, p in params if p.ndim >= 2] if regularizer is not None else []
     state = TrainState(model, optimizer, schedule, History() if history is None else history, epoch=start_epoch,
                        loss_fn=loss, regularizer=regularizer, penalized=penalized)
-    callbacks = list(callbacks)
+    checked: set = set()  # numbers of classes the DataLoader's labels were checked against (once, on the host)
+    val_checked: set = set()
     was_training = getattr(model, "training", True)
     bar = Progress(progress, _steps(data), epochs, start_epoch, log_every)
     try:
@@ -305,9 +342,9 @@ def fit(model: Any, loss: Callable, optimizer: Any, train_data: Any, epochs: int
             state.epoch, state.logs = epoch, {}
             for cb in callbacks:
                 cb.on_epoch_begin(state)
-            logs = _run_epoch(state, data, dtype, step or train_step, callbacks, bar)
+            logs = _run_epoch(state, data, dtype, step or train_step, callbacks, bar, params, checked)
             if val is not None:
-                v = evaluate(model, loss, val)
+                v = _evaluate(model, loss, val, "val_data", val_checked)
                 logs.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
             state.history.append(epoch=epoch, **logs)
             bar.epoch_end(epoch, logs)
