@@ -241,3 +241,27 @@ def test_unexpected_errors_are_one_line_exit_1(capsys, monkeypatch):
     for argv in (["--debug", *QUICK], [*QUICK, "--debug"]):
         with pytest.raises(RuntimeError, match="boom"):
             main(argv)
+
+
+def test_a_plugin_component_that_crashes_is_refused_naming_it(capsys):
+    class Plugin:
+        @xpgrad.hookimpl
+        def register_activations(self, register):
+            def broken(x):
+                raise RuntimeError("not implemented on this backend")
+
+            register("test_broken", broken)
+
+        @xpgrad.hookimpl
+        def register_losses(self, register):
+            register("test_vector_loss", lambda scores, targets, reduction="mean": scores.sum(axis=1))
+
+    pm = xpgrad.plugin_manager()
+    pm.register(Plugin(), name="test-cli-broken-plugin")
+    try:
+        _fails(capsys, *QUICK, "--activation", "test_broken",
+               match=r"--activation test_broken: fails on a batch of shape \(2, 8\): not implemented")
+        _fails(capsys, *QUICK, "--loss", "test_vector_loss",
+               match=r"--loss test_vector_loss: takes neither integer class labels \(it returns shape \(2,\)")
+    finally:
+        pm.unregister(name="test-cli-broken-plugin")

@@ -210,7 +210,7 @@ def activation_pieces(name: str, kw: dict, width: int, most: int = 16) -> int:
     for pieces in range(1, most + 1):
         try:
             got, shape = _out_width(layer, width * pieces)
-        except (TypeError, ValueError, ArithmeticError) as e:
+        except Exception as e:  # noqa: BLE001 - whatever the component raises is the reason it is refused
             if first is None:
                 first = e
             continue
@@ -262,7 +262,7 @@ def loss_for_labels(name: str, loss, scores, labels):
             if not math.isfinite(float(value)):
                 raise ValueError(f"it returns {float(value)} on a test batch")
             return candidate
-        except (TypeError, ValueError, ArithmeticError) as e:
+        except Exception as e:  # noqa: BLE001 - whatever the component raises is the reason it is refused
             errors.append(_one_line(e))
     raise UsageError(f"--loss {name}: takes neither integer class labels ({errors[0]}) nor one-hot targets "
                      f"({errors[1]}); choose a classification loss such as cross_entropy or svm")

@@ -192,7 +192,7 @@ def schedule_kwargs(name, total_steps, warmup, given):
 def _component(kind, name, build):
     try:
         return build()
-    except (TypeError, ValueError, ArithmeticError) as e:
+    except Exception as e:  # noqa: BLE001 - whatever the component raises is the reason it is refused
         raise UsageError(f"--{kind} {name}: {_one_line(e)} (set its parameters with --{kind}-args KEY=VALUE)") from None
 
 
