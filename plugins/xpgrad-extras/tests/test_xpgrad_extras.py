@@ -86,3 +86,20 @@ def test_lion_updates_immutable_arrays(monkeypatch):
     got, m_got = run("array_api_strict")
     np.testing.assert_allclose(got, want, rtol=1e-12)
     np.testing.assert_allclose(xpgrad.backend.to_numpy(m_got), m_want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind, name", [("loss", "huber"), ("regularizer", "group_lasso"), ("optimizer", "lion"),
+                                        ("schedule", "one_cycle")])
+def test_bad_hyperparameters_are_refused_naming_them(kind, name):
+    assert testing.check_hyperparameters(kind, name) > 0
+
+
+def test_lion_load_state_dict_refuses_a_state_that_does_not_fit():
+    w = xpgrad.tensor([1.0, -1.0], requires_grad=True)
+    opt = xpgrad.optimizer("lion", [w], lr=0.1)
+    (w * w).sum().backward()
+    opt.step()
+    saved = opt.state_dict()
+    saved["state"][0] = {"exp_avg": saved["state"][0]["exp_avg"], "extra": 1.0}
+    with pytest.raises(ValueError, match="unknown: \\['extra'\\]"):
+        opt.load_state_dict(saved)
