@@ -119,12 +119,18 @@ def _as_loader(data: Any, what: str, batch_size: int | None, shuffle: bool) -> I
     n = len(X) if isinstance(X, (list, tuple)) else X.shape[0] if getattr(X, "ndim", 1) else 0
     if n == 0:
         raise ValueError(f"{what} is empty: X has 0 rows (samples); give it at least one")
+    ny = len(y) if isinstance(y, (list, tuple)) else y.shape[0] if getattr(y, "ndim", 1) else None
+    if ny != n:
+        shape_x = tuple(getattr(X, "shape", (n,)))
+        shape_y = tuple(getattr(y, "shape", (ny,)))
+        raise ValueError(f"{what}: X of shape {shape_x} and y of shape {shape_y} must both have one row per sample "
+                         "(the same examples, in the same order)")
     try:
         # One full batch is not shuffled: that would only draw from the generator.
         return DataLoader(X, y, batch_size, shuffle=shuffle and batch_size is not None and batch_size < n)
-    except ValueError as e:
-        raise ValueError(f"{what}: X of shape {tuple(X.shape)} and y of shape {tuple(y.shape)} must both have one "
-                         f"row per sample ({e})") from None
+    except ValueError as e:  # the loader's message, naming the argument instead of the loader
+        message = str(e)
+        raise ValueError(f"{what}: {message.removeprefix('DataLoader: ')}") from None
 
 
 def _epoch(data: Iterable, dtype: str, what: str) -> Iterator[tuple[Tensor, Tensor]]:
