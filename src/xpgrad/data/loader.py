@@ -149,12 +149,12 @@ class DataLoader:
         self._cache = (key, X, y)
         return X, y
 
-    def check_labels(self, num_classes: int | None = None, *, what: str = "DataLoader") -> None:
+    def check_labels(self, num_classes: int | None = None, *, what: str = "DataLoader", detail: str = "") -> None:
         """Check integer labels, whole, on the current backend: one per sample, in ``[0, num_classes)``.
 
         Float targets (one-hot, regression) are left alone. Reads two values
         back to the host; :func:`xpgrad.fit` calls it once per dataset with the
-        model's number of outputs.
+        model's number of outputs (``detail`` is added to the error after the range).
 
         >>> import numpy as np
         >>> from xpgrad.data import DataLoader
@@ -166,7 +166,7 @@ class DataLoader:
         b = _backend.current()
         _, y = self._arrays(b, _float_name(self.dtype or _backend.get_default_dtype()))
         if b.xp.isdtype(y.dtype, "integral"):
-            check_label_range(b.xp, y, num_classes, what)
+            check_label_range(b.xp, y, num_classes, what, detail=detail)
 
     def state_dict(self) -> dict:
         """The private generator's state (empty when the backend's generator is used).

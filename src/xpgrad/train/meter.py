@@ -157,7 +157,8 @@ class EpochMeter:
             if c in self.checked:
                 return
             if label_form(xp, s, t, self.what) is not None:  # dtype and shape of the batch (metadata only)
-                self.dataset.check_labels(c, what=self.what)
+                self.dataset.check_labels(c, what=self.what, detail=f" for a model with {c} outputs (scores of "
+                                                                     f"shape {tuple(s.shape)})")
             self.checked.add(c)
             return
         flags = label_flags(xp, s, t, self.what)
