@@ -265,3 +265,21 @@ def test_a_plugin_component_that_crashes_is_refused_naming_it(capsys):
                match=r"--loss test_vector_loss: takes neither integer class labels \(it returns shape \(2,\)")
     finally:
         pm.unregister(name="test-cli-broken-plugin")
+
+
+def test_forged_component_arguments_in_a_checkpoint_are_refused(capsys, tmp_path, monkeypatch):
+    ckpt = tmp_path / "c.safetensors"
+    code, _, err = _run(capsys, *QUICK, "--checkpoint", str(ckpt))
+    assert code == 0, err
+    from xpgrad import checkpoint
+
+    real = checkpoint.read_metadata
+
+    def forged(path):
+        meta = real(path)
+        meta["config"]["optimizer_args"] = 5
+        return meta
+
+    monkeypatch.setattr(checkpoint, "read_metadata", forged)
+    _fails(capsys, "train", "--quiet", "--resume", str(ckpt),
+           match=r"--optimizer-args must be KEY=VALUE strings, got 5")

@@ -79,7 +79,10 @@ def validate(cfg):
             registry.table(kind)[cfg[kind]]
         except KeyError as e:
             raise UsageError(f"--{kind}: {e.args[0] if e.args else e}") from None
-        cfg["kw"][kind] = parse_component_args(kind, cfg[f"{kind}_args"])
+        tokens = cfg[f"{kind}_args"]
+        if not isinstance(tokens, (list, tuple)) or not all(isinstance(t, str) for t in tokens):
+            raise UsageError(f"--{kind}-args must be KEY=VALUE strings, got {tokens!r}")
+        cfg["kw"][kind] = parse_component_args(kind, tokens)
     for key in ("lr", "reg"):
         if isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, float)):
             raise UsageError(f"--{key} must be a number, got {cfg[key]!r}")
