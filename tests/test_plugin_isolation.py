@@ -8,6 +8,7 @@ lookup of a fresh process at once all see the whole tables.
 """
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -114,6 +115,59 @@ def test_xpgrad_list_exits_0_when_a_plugin_calls_sys_exit(tmp_path):
     assert "relu" in proc.stdout and "adam" in proc.stdout
     assert "PluginWarning" in proc.stderr and exiting in proc.stderr and "sys.exit(3)" in proc.stderr
     assert raising in proc.stderr and "Fatal: no" in proc.stderr
+
+
+# -- a plugin's register() called with bad arguments --------------------------------------------------------
+
+BAD_REGISTRATIONS = [  # (args, keywords, what the message names)
+    (("{p}_x",), {}, "register() takes (name, activation"),
+    ((), {}, "register() takes (name, activation"),
+    (("{p}_x", abs, ("a",)), {}, "got ('{p}_x', <built-in function abs>, ('a',))"),
+    (("{p}_x", abs), {"alias": "y"}, "alias='y'"),
+    (("{p}_x", abs), {"aliases": None}, "aliases must be a string or a tuple of strings, got None"),
+    (("{p}_x", abs), {"aliases": ("ok", 3)}, "every alias must be a non-empty string, got 3"),
+    (("{p}_x", abs), {"aliases": [""]}, "got ''"),
+    (("{p}_x", abs), {"override": "yes"}, "override must be True or False, got 'yes'"),
+    ((["{p}_x"], abs), {}, "name must be a non-empty string, got ['{p}_x']"),
+    (("{p}_x", 3), {}, "'{p}_x' must be callable"),
+]
+
+
+@pytest.mark.parametrize("args, keywords, said", BAD_REGISTRATIONS)
+def test_bad_register_arguments_name_the_plugin_and_the_value_and_add_nothing(args, keywords, said):
+    p = "q" + uuid.uuid4().hex[:8]
+    args = tuple([a[0].format(p=p)] if isinstance(a, list) else a.format(p=p) if isinstance(a, str) else a
+                 for a in args)
+
+    class Plugin:
+        @xpgrad.hookimpl
+        def register_activations(self, register):
+            register(f"{p}_first", abs)  # staged before the bad call: must not stay either
+            register(*args, **keywords)
+
+    pm = xpgrad.plugin_manager()
+    before = sorted(registry.activations)
+    with pytest.raises(TypeError) as info:
+        pm.register(Plugin(), name=p)
+    assert repr(p) in str(info.value) and said.format(p=p) in str(info.value)
+    assert sorted(registry.activations) == before and pm.get_plugin(p) is None
+
+
+def test_bad_register_arguments_from_an_entry_point_are_a_warning(site):
+    prefix, dist = site("import xpgrad\n@xpgrad.hookimpl\ndef register_losses(register):\n"
+                        "    register('{prefix}_loss', abs, aliases=None)\n")
+    with pytest.warns(PluginWarning, match=f"{dist}.*aliases must be a string or a tuple of strings, got None"):
+        assert "mse" in registry.losses
+    assert f"{prefix}_loss" not in registry.losses
+
+
+@pytest.mark.parametrize("name", [["loss"], None, 3, "losses", ""])
+def test_unknown_kinds_and_unhashable_names_are_clear_errors(name):
+    with pytest.raises(ValueError, match=f"unknown component kind {re.escape(repr(name))}; use one of backend"):
+        registry.table(name)
+    with pytest.raises(registry.UnknownComponentError, match=f"unknown loss {re.escape(repr(name))}"):
+        registry.losses[name]
+    assert name not in registry.losses
 
 
 # -- the first lookup, from eight threads of a fresh process ----------------------------------------------

@@ -91,7 +91,7 @@ def kind(name: str) -> Kind:
     >>> registry.kind("loss").plural, registry.kind("loss").hook
     ('losses', 'register_losses')
     """
-    k = _KIND.get(name)
+    k = _KIND.get(name) if isinstance(name, str) else None
     if k is None:
         raise ValueError(f"unknown component kind {name!r}; use one of {', '.join(KINDS)}")
     return k
