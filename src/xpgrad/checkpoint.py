@@ -35,13 +35,13 @@ import copy
 import json
 import os
 import struct
-import zlib
 
 import numpy as np
 
 from . import backend as _backend
 from .atomic import remove_stale_temps, write_atomic
 from .autograd import as_tensor
+from .checkpoint_checks import CheckpointError, check_finite, checksum, meta_checksum, verify
 
 __all__ = ["CheckpointError", "load", "read_metadata", "save", "write_atomic"]
 
@@ -49,10 +49,6 @@ FORMAT = "xpgrad-checkpoint"
 FORMAT_VERSION = 2
 _READABLE_VERSIONS = ("1", "2")  # 1: Linear/Maxout weights (in, out), converted on load
 _PARTS = ("model", "optimizer", "schedule")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is unreadable, foreign, or does not fit the objects it is loaded into."""
 
 
 # -- splitting state dicts into JSON + arrays ------------------------------------------------------
@@ -188,33 +184,17 @@ def save(path, *, model=None, optimizer=None, schedule=None, **meta) -> str:
         entry = {"class": type(obj).__name__, "state": _flatten(sd, part, tensors)}
         if part == "model":
             entry["layout"] = _model_layout(sd)
-            _check_finite(path, {k: v for k, v in tensors.items() if k not in before})
+            check_finite(path, {k: v for k, v in tensors.items() if k not in before})
         state["parts"][part] = entry
     try:
         meta_json = json.dumps(meta, allow_nan=True)
     except TypeError as e:
         raise TypeError(f"checkpoint meta must be JSON-serialisable ({e}); got keys {sorted(meta)}") from None
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "state": json.dumps(state),
-                "meta": meta_json, "checksums": json.dumps({k: _checksum(v) for k, v in tensors.items()})}
+                "meta": meta_json}
+    metadata["checksums"] = json.dumps({"__metadata__": meta_checksum(metadata),
+                                        **{k: checksum(v) for k, v in tensors.items()}})
     return write_atomic(path, _st_save(tensors, metadata=metadata))
-
-
-def _checksum(arr) -> str:
-    """CRC-32 of an array's raw little-endian bytes, as stored in the file (``"crc32:1a2b3c4d"``)."""
-    arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
-    return f"crc32:{zlib.crc32(memoryview(arr).cast('B')) if arr.size else 0:08x}"
-
-
-def _check_finite(path, tensors: dict) -> None:
-    """Refuse to save NaN/inf model weights: name each bad tensor and how many values are bad."""
-    bad = [f"{name[len('model/'):]} ({int(np.count_nonzero(~np.isfinite(a)))} of {a.size} values)"
-           for name, a in tensors.items() if a.size and np.issubdtype(a.dtype, np.floating)
-           and not (np.isfinite(a.min()) and np.isfinite(a.max()))]  # NaN propagates through min/max
-    if bad:
-        raise CheckpointError(f"refusing to save {os.fspath(path)!r}: the model has NaN or infinite values in "
-                              f"{', '.join(bad)}; training has diverged, so the file (if any) was left as it was. "
-                              "Lower the learning rate, clip gradients or check the data, and resume from the "
-                              "last good checkpoint")
 
 
 # -- load --------------------------------------------------------------------------------
@@ -255,23 +235,11 @@ def _read(path):
     except Exception as e:  # SafetensorError, KeyError, JSON errors
         raise CheckpointError(f"{path!r} is a damaged or truncated checkpoint: {e}") from None
     if sums is not None and metadata["format_version"] != "1":  # older files have none (version 1 never)
-        _verify(path, sums, tensors)
+        verify(path, sums, tensors, meta_checksum(metadata))
+    if not isinstance(state, dict) or not isinstance(meta, dict):
+        raise CheckpointError(f"{path!r} is a damaged checkpoint: its state or meta is not a JSON object")
     state["format_version"] = int(metadata["format_version"])
     return state, meta, tensors
-
-
-def _verify(path, sums, tensors) -> None:
-    """Compare every tensor with the checksum stored when it was written."""
-    if not isinstance(sums, dict) or set(sums) != set(tensors):
-        names = sorted(set(sums) ^ set(tensors)) if isinstance(sums, dict) else ["(all)"]
-        raise CheckpointError(f"checkpoint {path!r} is damaged: its checksum table does not match its tensors "
-                              f"({', '.join(names)}); use another checkpoint")
-    for name, arr in tensors.items():
-        now = _checksum(arr)
-        if sums[name] != now:
-            raise CheckpointError(f"checkpoint {path!r} is corrupted: the data of tensor {name!r} does not match "
-                                  f"the checksum stored when it was written ({sums[name]}, now {now}); the file "
-                                  "was damaged on disk or in a copy: use another checkpoint or copy it again")
 
 
 def read_metadata(path) -> dict:
@@ -334,12 +302,11 @@ def load(path, *, model=None, optimizer=None, schedule=None, restore_rng: bool =
     foreign file, a tensor whose bytes no longer match its checksum, a model
     whose parameter names or shapes differ, or an optimizer/schedule of
     another class raises :class:`CheckpointError` and leaves every object
-    unchanged. The objects' own ``load_state_dict`` check the rest (dtypes,
-    state entries); if one of them, or restoring the generators, fails, every
-    object already changed (the failing one included) is restored from a
-    snapshot taken just before, so either everything is loaded or nothing
-    is. Should restoring fail too, the error says which objects may be
-    partly changed instead of claiming that nothing was.
+    unchanged. The objects' own ``load_state_dict`` check the rest; if one
+    of them, or restoring the generators, fails, every object already changed
+    (the failing one included) is restored from a snapshot, so everything is
+    loaded or nothing is (if restoring fails too, the error names the objects
+    that may be partly changed).
 
     Parameters
     ----------
@@ -364,10 +331,25 @@ def load(path, *, model=None, optimizer=None, schedule=None, restore_rng: bool =
     path = os.fspath(path)
     remove_stale_temps(path)  # leftovers of writers killed while saving this file (never fails)
     state, meta, tensors = _read(path)
+    given = dict(zip(_PARTS, (model, optimizer, schedule), strict=True))
+    try:
+        restored = _prepare(path, state, tensors, given)
+        rng = state.get("rng", {}) if restore_rng else {}
+        if not isinstance(rng, dict) or not all(isinstance(v, dict) for v in rng.values()):
+            raise TypeError(f"generator states are {type(rng).__name__}")
+    except (KeyError, TypeError, AttributeError, IndexError) as e:  # metadata of another shape than save's
+        raise CheckpointError(f"{path!r} is a damaged checkpoint: its metadata does not have the structure "
+                              f"xpgrad writes ({type(e).__name__}: {e}); use another file") from None
+    _backend.current()  # make sure the default backend is loaded so that its generator is restored
+    _apply(path, given, restored, rng)
+    return meta
+
+
+def _prepare(path, state, tensors, given) -> dict:
+    """Check the file's parts against the objects given; return each object's new state dict (nothing applied)."""
     parts = state.get("parts", {})
     if state["format_version"] == 1:
-        _upgrade_v1(path, parts, tensors, model, optimizer)
-    given = dict(zip(_PARTS, (model, optimizer, schedule), strict=True))
+        _upgrade_v1(path, parts, tensors, given["model"], given["optimizer"])
     restored = {}
     for part, obj in given.items():
         if obj is None:
@@ -388,10 +370,7 @@ def load(path, *, model=None, optimizer=None, schedule=None, restore_rng: bool =
                                   f"{_param_groups_shape(new)}, this one has {_param_groups_shape(obj.state_dict())};"
                                   " build the optimizer over the same parameters")
         restored[part] = new
-    _backend.current()  # make sure the default backend is loaded so that its generator is restored
-    rng = state.get("rng", {}) if restore_rng else {}
-    _apply(path, given, restored, rng)
-    return meta
+    return restored
 
 
 def _upgrade_v1(path, parts, tensors, model, optimizer):
