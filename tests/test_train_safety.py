@@ -18,6 +18,9 @@ from xpgrad.data import DataLoader
 from xpgrad.optimizers import SGD
 from xpgrad.train import Callback, EarlyStopping, ModelCheckpoint, NonFiniteLossError, evaluate, fit
 
+# NaN and inf are made on purpose here: NumPy's warnings about them are expected
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
 
 def _data(n=40, seed=0):
     return xpgrad.data.spiral(n, 3, seed=seed)  # 3 classes, 3 * n samples

@@ -14,8 +14,12 @@ one ``schedule.step()``. The parts live in small modules:
   :class:`EarlyStopping`, :class:`ModelCheckpoint`;
 - ``history``: :class:`History`, :class:`TrainState`, :class:`NonFiniteLossError`;
 - ``meter``: :class:`EpochMeter`, the one place that decides when the loss sum,
-  the accuracy count and the non-finite check are read back to the host (every
-  step on host backends, once per epoch on a device backend);
+  the accuracy count and the checks (labels, a non-finite loss, gradient or
+  weight) are read back to the host (every step on host backends, before the
+  update; once per epoch on a device backend);
+- ``guard``: what ``fit`` and ``evaluate`` refuse where data enters: bad
+  arguments, batches that are not ``(x, y)`` pairs, class labels outside
+  ``[0, C)``;
 - ``progress``: the progress bar and epoch lines.
 
 Batches come from :class:`~xpgrad.data.DataLoader` (an ``(X, y)`` pair becomes one),
