@@ -50,15 +50,24 @@ def _labels(name, scores, targets):
     if scores.ndim != 2 or tuple(labels.shape) != (scores.shape[0],):
         raise ValueError(f"{name}: expected scores of shape (N, C) and targets of shape (N,), got scores "
                          f"{scores.shape} and targets {tuple(labels.shape)}")
-    if scores.backend.on_host and labels.shape[0]:  # on a device this would synchronise every step: see the guide
-        classes = scores.shape[1]
-        if int(xp.min(labels)) < 0 or int(xp.max(labels)) >= classes:
-            bad = xp.nonzero((labels < 0) | (labels >= classes))[0]
-            at = int(bad[0])
-            raise ValueError(f"{name}: class label {int(labels[at])} at position {at} (of {bad.shape[0]} out of "
-                             f"range) is not in [0, {classes}) for scores with {classes} classes; labels must "
-                             f"be integers 0..{classes - 1}")
     return labels
+
+
+def _check_hits(ctx, name, labels, onehot):
+    """On a host backend, refuse labels outside [0, C): their one-hot rows are all zero.
+
+    The forward has the (N, C) one-hot already, so counting its nonzeros checks every label
+    (one reduction per call); on a device backend the check is skipped, as it
+    would synchronise every step (the training loop checks labels where data
+    enters). The error names the first bad label and its position.
+    """
+    if ctx.backend.on_host and int(ctx.xp.count_nonzero(onehot)) != labels.shape[0]:
+        xp, classes = ctx.xp, onehot.shape[1]
+        bad = xp.nonzero((labels < 0) | (labels >= classes))[0]
+        at = int(bad[0])
+        raise ValueError(f"{name}: class label {int(labels[at])} at position {at} (of {bad.shape[0]} out of "
+                         f"range) is not in [0, {classes}) for scores with {classes} classes; labels must "
+                         f"be integers 0..{classes - 1}")
 
 
 def _values(name, scores, targets):
@@ -87,6 +96,7 @@ class SoftmaxCrossEntropy(Function):
         e = xp.exp(z)
         s = xp.sum(e, axis=1, keepdims=True)
         onehot = _onehot(xp, labels, scores.shape[1], scores.dtype)
+        _check_hits(ctx, "softmax_cross_entropy", labels, onehot)
         per = xp.log(s[:, 0]) - xp.sum(z * onehot, axis=1)
         ctx.save_for_backward(e / s, onehot)
         ctx.reduction = reduction
@@ -106,10 +116,12 @@ class MulticlassSVM(Function):
     def forward(ctx, scores, labels, margin=1.0, reduction="mean"):
         xp = ctx.xp
         hit = _onehot(xp, labels, scores.shape[1], None)
+        onehot = xp.astype(hit, scores.dtype)
+        _check_hits(ctx, "multiclass_svm", labels, onehot)
         correct = xp.sum(xp.where(hit, scores, 0.0), axis=1, keepdims=True)
         margins = xp.where(hit, 0.0, xp.maximum(scores - correct + margin, 0.0))
         active = xp.astype(margins > 0, scores.dtype)
-        ctx.save_for_backward(active, xp.astype(hit, scores.dtype))
+        ctx.save_for_backward(active, onehot)
         ctx.reduction = reduction
         return _reduce(xp, xp.sum(margins, axis=1), reduction)
 
