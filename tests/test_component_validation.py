@@ -265,3 +265,13 @@ def test_every_loss_refuses_an_unknown_reduction_naming_it(name, reduction):
     targets = xpgrad.zeros((3, 4)) if getattr(registry.losses[name].obj, "targets", "") == "same_shape" else [0, 1, 2]
     with pytest.raises(ValueError, match=f"reduction={reduction!r}"):
         registry.losses[name].obj(scores, targets, reduction=reduction)
+
+
+@pytest.mark.parametrize("loss", CLASSIFICATION)
+def test_a_device_backend_skips_the_range_check_without_reading_labels_back(loss, monkeypatch):
+    scores = xpgrad.zeros((3, 4), requires_grad=True)
+    monkeypatch.setattr(scores.backend, "on_host", False)  # as CuPy's backend: no per-step synchronisation
+    calls = []
+    monkeypatch.setattr(scores.backend.xp, "count_nonzero", lambda *a, **k: calls.append(a) or 0, raising=False)
+    xpgrad.loss(loss)(scores, [0, 9, 1])  # documented: not checked here; the training loop checks where data enters
+    assert calls == []
