@@ -17,6 +17,7 @@ import os
 import stat
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -200,6 +201,48 @@ def test_component_factories_with_odd_names_and_hyperparameters(kind, data):
             lrs = [g["lr"] for g in opt.param_groups]
             if ok and _finite_hparams(kw) and not all(math.isfinite(lr) and lr >= 0 for lr in lrs):
                 fz.report("silently-wrong", "schedule step", text, note=f"learning rates became {lrs}")
+
+
+# -- plugins registering odd things ------------------------------------------------------------------------
+
+REG_VALUES = st.sampled_from(["{p}_a", "", None, 3, ["{p}_b"], ("{p}_c",), b"x", abs, len, object(), "relu"])
+
+
+@fz.FUZZ
+@given(kind=st.sampled_from(sorted(KIND_PARAMS)), args=st.lists(REG_VALUES, max_size=3),
+       aliases=st.one_of(st.none(), REG_VALUES, st.lists(REG_VALUES, max_size=2)), override=ODD,
+       give=st.sampled_from(["aliases", "override", "both", "neither"]))
+def test_plugins_registering_odd_names_objects_and_aliases(kind, args, aliases, override, give):
+    p = "f" + uuid.uuid4().hex[:8]
+
+    def fmt(v):
+        if isinstance(v, str):
+            return v.format(p=p)
+        return [fmt(i) for i in v] if isinstance(v, list) else tuple(fmt(i) for i in v) if isinstance(v, tuple) else v
+
+    args, aliases = [fmt(a) for a in args], fmt(aliases)
+    kw = {"aliases": aliases, "override": override, "both": None, "neither": None}
+    kw = ({"aliases": aliases, "override": override} if give == "both" else {} if give == "neither"
+          else {give: kw[give]})
+    hook = registry.kind(kind).hook
+
+    class Plugin:
+        pass
+
+    def impl(register):
+        register(*args, **kw)
+
+    impl.__name__ = hook
+    setattr(Plugin, hook, staticmethod(xpgrad.hookimpl(impl)))
+    pm = xpgrad.plugin_manager()
+    before = {k: sorted(registry.table(k)) for k in registry.KINDS}
+    text = f"a plugin's {hook}: register(*{args!r}, **{kw!r})"
+    ok, _ = fz.check(lambda: pm.register(Plugin(), name=p), "plugin registration", text,
+                     [p, "register", "alias", "override", "name", "callable", "Backend"])
+    if ok:
+        pm.unregister(name=p)
+    elif {k: sorted(registry.table(k)) for k in registry.KINDS} != before or pm.get_plugin(p) is not None:
+        fz.report("half-changed", "plugin registration", text, note="a refused plugin left components behind")
 
 
 # -- nn layers ---------------------------------------------------------------------------------------------
