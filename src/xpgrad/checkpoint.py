@@ -9,9 +9,10 @@ Layout of a checkpoint file
   ``format`` (``"xpgrad-checkpoint"``), ``format_version``, ``state`` (the
   optimizer and schedule state dicts with arrays replaced by references to
   tensors, the random generator state of every loaded backend, and the model's
-  parameter names, shapes and dtypes) and ``meta`` (the keyword arguments given
+  parameter names, shapes and dtypes), ``meta`` (the keyword arguments given
   to :func:`save`, e.g. ``epoch``) and ``checksums`` (the CRC-32 of the raw
-  bytes of every tensor, ``{"model/0.weight": "crc32:1a2b3c4d", ...}``).
+  bytes of every tensor, ``{"model/0.weight": "crc32:1a2b3c4d", ...}``, and
+  under ``"__metadata__"`` that of the ``state`` and ``meta`` texts).
 
 Files are written atomically (:func:`write_atomic`; the next save or load
 removes temporary files of writers killed mid-save). :func:`save` refuses
