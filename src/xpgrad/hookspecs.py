@@ -112,6 +112,37 @@ class UnknownComponentError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+MISSING = object()  # an argument a plugin left out of ``register()``
+
+
+def check_register_call(plugin, noun, name, obj, extra, unknown, aliases, override) -> tuple:
+    """Check one ``register(name, obj, *, aliases=(), override=False)`` call of a hook; return the aliases as a tuple.
+
+    Missing or extra arguments, a name that is not a non-empty string, aliases
+    that are not strings and a non-bool ``override`` raise a TypeError naming
+    the plugin and the value (whether ``obj`` fits its kind is the registry's check).
+    """
+    if name is MISSING or obj is MISSING or extra or unknown:
+        got = ", ".join([*(repr(a) for a in (name, obj, *extra) if a is not MISSING),
+                         *(f"{k}={v!r}" for k, v in unknown.items())])
+        raise TypeError(f"plugin {plugin!r}: the {noun} hook's register() takes (name, {noun}, *, aliases=(), "
+                        f"override=False), got ({got})")
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"plugin {plugin!r}: a {noun} name must be a non-empty string, got {name!r}")
+    if isinstance(aliases, str):
+        aliases = (aliases,)
+    elif not isinstance(aliases, (tuple, list, set, frozenset)):
+        raise TypeError(f"plugin {plugin!r}: {noun} {name!r}: aliases must be a string or a tuple of strings, "
+                        f"got {aliases!r}")
+    bad = [a for a in aliases if not isinstance(a, str) or not a]
+    if bad:
+        raise TypeError(f"plugin {plugin!r}: {noun} {name!r}: every alias must be a non-empty string, got "
+                        f"{bad[0]!r} in aliases={aliases!r}")
+    if not isinstance(override, bool):
+        raise TypeError(f"plugin {plugin!r}: {noun} {name!r}: override must be True or False, got {override!r}")
+    return tuple(aliases)
+
+
 # Defined here, beside the hooks, but documented, raised and caught as the registry's.
 for _obj in (Kind, kind, PluginWarning, DuplicateComponentError, UnknownComponentError):
     _obj.__module__ = "xpgrad.registry"

@@ -37,10 +37,12 @@ from .hookspecs import (
     _KINDS,
     BUILTIN_PLUGINS,
     KINDS,
+    MISSING,
     DuplicateComponentError,
     Kind,
     PluginWarning,
     UnknownComponentError,
+    check_register_call,
     kind,
 )
 
@@ -75,7 +77,6 @@ class Entry:
         return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
-_MISSING = object()  # an argument a plugin left out of register()
 _lock = threading.RLock()  # one loader at a time; re-entrant for plugins that use the registry while loading
 
 
@@ -189,27 +190,10 @@ class _State:
         for k, entry, override in staged:
             self._commit(k, entry, override)
 
-    def _stage(self, staged, kind_name, plugin, name=_MISSING, obj=_MISSING, *extra, aliases=(), override=False,
+    def _stage(self, staged, kind_name, plugin, name=MISSING, obj=MISSING, *extra, aliases=(), override=False,
                **unknown):
         noun = kind_name  # "activation", "backend", ... in messages
-        if obj is _MISSING or extra or unknown:
-            got = ", ".join([*(repr(a) for a in (name, obj, *extra) if a is not _MISSING),
-                             *(f"{k}={v!r}" for k, v in unknown.items())])
-            raise TypeError(f"plugin {plugin!r}: the {noun} hook's register() takes (name, {noun}, *, aliases=(), "
-                            f"override=False), got ({got})")
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"plugin {plugin!r}: a {noun} name must be a non-empty string, got {name!r}")
-        if isinstance(aliases, str):
-            aliases = (aliases,)
-        elif not isinstance(aliases, (tuple, list, set, frozenset)):
-            raise TypeError(f"plugin {plugin!r}: {noun} {name!r}: aliases must be a string or a tuple of strings, "
-                            f"got {aliases!r}")
-        bad = [a for a in aliases if not isinstance(a, str) or not a]
-        if bad:
-            raise TypeError(f"plugin {plugin!r}: {noun} {name!r}: every alias must be a non-empty string, got "
-                            f"{bad[0]!r} in aliases={aliases!r}")
-        if not isinstance(override, bool):
-            raise TypeError(f"plugin {plugin!r}: {noun} {name!r}: override must be True or False, got {override!r}")
+        aliases = check_register_call(plugin, noun, name, obj, extra, unknown, aliases, override)
         if kind_name == "backend":
             from .backend import Backend
 
@@ -219,7 +203,6 @@ class _State:
         elif not callable(obj):
             raise TypeError(f"plugin {plugin!r}: {noun} {name!r} must be callable (a function, class or "
                             f"factory), got {type(obj).__name__}")
-        aliases = tuple(aliases)
         if not override:
             for n in (name, *aliases):
                 owner = self._owner(kind_name, n) or next(
