@@ -90,7 +90,8 @@ def allowed_type(exc: BaseException, extra: tuple = ()) -> bool:
 INTERNAL_PHRASES = ("tuple indices must be", "list indices must be", "not all arguments converted",
                     "unsupported operand type", "not supported between instances of", "object is not subscriptable",
                     "object is not iterable", "has no attribute", "index out of range", "division by zero",
-                    "object is not callable", "missing 1 required positional argument", "unhashable type")
+                    "modulo by zero", "object is not callable", "missing 1 required positional argument",
+                    "unhashable type")
 
 
 def tokens_of(*values: Any) -> set[str]:

@@ -116,15 +116,6 @@ def _run_op_calls(op, calls, names):
                      names + ["backward", "grad"])
 
 
-@fz.FUZZ
-@given(op=st.sampled_from(BINARY + UNARY_AXIS + OTHERS), s1=SHAPES, s2=SHAPES, d1=OP_DTYPES, d2=OP_DTYPES,
-       b1=BACKENDS, b2=BACKENDS, axis=INT_AXES, new_shape=st.lists(st.integers(-2, 4), max_size=3).map(tuple))
-def test_ops_with_mismatching_shapes_dtypes_and_backends(op, s1, s2, d1, d2, b1, b2, axis, new_shape):
-    a, b = _make(s1, d1, b1), _make(s2, d2, b2)
-    names = [op, s1, s2, new_shape, d1, d2, b1, b2, axis, "axis", "shape", "dtype", "backend"]
-    _run_op_calls(op, _op_calls(op, a, b, axis, new_shape, s1, s2, d1, d2, b1, b2), names)
-
-
 # -- component factories ---------------------------------------------------------------------------------
 
 KIND_PARAMS = {
