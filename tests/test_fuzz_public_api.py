@@ -27,7 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import xpgrad
-from xpgrad import registry
+from xpgrad import nn, registry
 
 _spec = importlib.util.spec_from_file_location("xpgrad_fuzz_support", Path(__file__).with_name("fuzz_support.py"))
 fz = importlib.util.module_from_spec(_spec)
@@ -156,6 +156,56 @@ def test_plugins_registering_odd_names_objects_and_aliases(kind, args, aliases, 
         pm.unregister(name=p)
     elif {k: sorted(registry.table(k)) for k in registry.KINDS} != before or pm.get_plugin(p) is not None:
         fz.report("half-changed", "plugin registration", text, note="a refused plugin left components behind")
+
+
+# -- xpgrad.load of damaged files ----------------------------------------------------------------------------
+
+_CKPT = {}
+
+
+def _checkpoint():
+    if not _CKPT:
+        folder = Path(tempfile.mkdtemp(prefix="xpgrad-fuzz-"))
+        xpgrad.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        opt = xpgrad.optimizer("adam", model.parameters(), lr=0.01)
+        model(xpgrad.tensor([[1.0, 2.0, 3.0]])).sum().backward()
+        opt.step()
+        path = xpgrad.save(folder / "good.safetensors", model=model, optimizer=opt, epoch=1)
+        _CKPT.update(folder=folder, data=Path(path).read_bytes(),
+                     state={k: v.tolist() for k, v in model.state_dict().items()})
+    return _CKPT
+
+
+@fz.FUZZ
+@given(how=st.sampled_from(["truncate", "flip", "random", "append"]), data=st.data())
+def test_load_of_random_truncated_or_flipped_bytes(how, data):
+    ck = _checkpoint()
+    good = ck["data"]
+    if how == "truncate":
+        cut = data.draw(st.integers(0, len(good) - 1), label="cut")
+        bad, what = good[:cut], f"first {cut} of {len(good)} bytes"
+    elif how == "flip":
+        at = data.draw(st.integers(0, len(good) - 1), label="at")
+        bit = data.draw(st.integers(0, 7), label="bit")
+        bad, what = good[:at] + bytes([good[at] ^ (1 << bit)]) + good[at + 1:], f"bit {bit} of byte {at} flipped"
+    elif how == "random":
+        bad = data.draw(st.binary(max_size=64), label="bytes")
+        what = f"random bytes {bad!r}"
+    else:
+        bad, what = good + data.draw(st.binary(min_size=1, max_size=16), label="tail"), "bytes appended"
+    path = ck["folder"] / "bad.safetensors"
+    path.write_bytes(bad)
+    xpgrad.manual_seed(1)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    opt = xpgrad.optimizer("adam", model.parameters(), lr=0.01)
+    text = f"xpgrad.load(<{what}>, model=..., optimizer=...)"
+    ok, _ = fz.check(lambda: xpgrad.load(path, model=model, optimizer=opt), "xpgrad.load", text,
+                     [str(path), path.name, "checkpoint"])
+    if ok:
+        state = {k: v.tolist() for k, v in model.state_dict().items()}
+        if state != ck["state"]:
+            fz.report("silently-wrong", "xpgrad.load", text, note="a damaged file loaded other weights without error")
 
 
 # -- the CLI parser --------------------------------------------------------------------------------------------
