@@ -117,6 +117,38 @@ def test_xpgrad_list_exits_0_when_a_plugin_calls_sys_exit(tmp_path):
     assert raising in proc.stderr and "Fatal: no" in proc.stderr
 
 
+def test_a_plugin_whose_hooks_fail_when_run_again_is_dropped_and_the_rest_kept():
+    # Unregistering one plugin runs every other plugin's hooks again to rebuild the tables.
+    calls = []
+
+    class Flaky:
+        @xpgrad.hookimpl
+        def register_activations(self, register):
+            calls.append(1)
+            if len(calls) > 1:
+                sys.exit(5)
+            register("flaky_act", abs)
+
+    class Other:
+        @xpgrad.hookimpl
+        def register_losses(self, register):
+            register("other_loss", abs)
+
+    registry.reload()
+    try:
+        pm = xpgrad.plugin_manager()
+        pm.register(Flaky(), name="flaky")
+        pm.register(Other(), name="other")
+        assert "flaky_act" in registry.activations
+        with pytest.warns(PluginWarning, match=r"'flaky' .*was dropped.*sys.exit\(5\)"):
+            pm.unregister(name="other")
+        assert pm.get_plugin("flaky") is None and pm.get_plugin("other") is None
+        assert "flaky_act" not in registry.activations and "other_loss" not in registry.losses
+        assert "relu" in registry.activations and "adam" in registry.optimizers
+    finally:
+        registry.reload()
+
+
 # -- a plugin's register() called with bad arguments --------------------------------------------------------
 
 BAD_REGISTRATIONS = [  # (args, keywords, what the message names)

@@ -231,9 +231,17 @@ class _State:
     def rebuild(self, pm):
         before = set(self.tables["backend"])
         self.clear()
-        for _, plugin in pm.list_name_plugin():  # registration order; blocked names map to None
-            if plugin is not None:
-                self.collect(pm, plugin)
+        for name, plugin in pm.list_name_plugin():  # registration order; blocked names map to None
+            try:
+                if plugin is not None:
+                    self.collect(pm, plugin)
+            except BaseException as exc:  # noqa: BLE001 - its hooks ran again and failed: drop it, keep the rest
+                if isinstance(exc, KeyboardInterrupt) or name in BUILTIN_PLUGINS:
+                    raise
+                type(pm).__mro__[1].unregister(pm, plugin)  # pluggy's own: no second rebuild
+                warnings.warn(PluginWarning(f"xpgrad plugin {name!r} from distribution {self.dists.pop(name, None)!r} "
+                                            f"was dropped, its hooks failed when run again: {_describe_failure(exc)}"),
+                              stacklevel=3)
         from .backend import unregister_backend
 
         for name in before - set(self.tables["backend"]):  # their plugin is gone: so are they
