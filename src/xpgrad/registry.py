@@ -103,8 +103,7 @@ class _State:
                     self._load()
                     self.ready = True
                 except BaseException:
-                    # A broken built-in or an interrupt: forget the half-filled tables, so the next use
-                    # loads from scratch (and fails again, loudly) instead of finding duplicates.
+                    # A broken built-in or an interrupt: drop the half-filled tables; the next use loads afresh.
                     self.pm = None
                     self.dists.clear()
                     self.clear()
@@ -238,7 +237,9 @@ class _State:
             except BaseException as exc:  # noqa: BLE001 - its hooks ran again and failed: drop it, keep the rest
                 if isinstance(exc, KeyboardInterrupt) or name in BUILTIN_PLUGINS:
                     raise
-                type(pm).__mro__[1].unregister(pm, plugin)  # pluggy's own: no second rebuild
+                import pluggy
+
+                pluggy.PluginManager.unregister(pm, plugin)  # pluggy's own: no second rebuild
                 warnings.warn(PluginWarning(f"xpgrad plugin {name!r} from distribution {self.dists.pop(name, None)!r} "
                                             f"was dropped, its hooks failed when run again: {_describe_failure(exc)}"),
                               stacklevel=3)
