@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..autograd.function import Function
+from ..hyperparameters import check_number
 from . import init as _init
 from .linear import _check_features
 from .module import Module
@@ -93,10 +94,8 @@ class BatchNorm1d(Module):
         super().__init__()
         _check_features("BatchNorm1d", num_features=num_features)
         check_float_dtype(dtype, "nn.BatchNorm1d")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNorm1d momentum must be in [0, 1], got {momentum!r}")
-        if not eps > 0:
-            raise ValueError(f"BatchNorm1d eps must be > 0, got {eps!r}")
+        check_number("BatchNorm1d", "momentum", momentum, min=0.0, max=1.0)
+        check_number("BatchNorm1d", "eps", eps, min=0.0, open_min=True)
         self.num_features, self.momentum, self.eps = num_features, float(momentum), float(eps)
         zeros = _init.zeros((num_features,), dtype=dtype, backend=backend)
         self.weight = Parameter(_init._ones((num_features,), dtype=dtype, backend=backend))

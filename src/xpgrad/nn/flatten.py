@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 from ..autograd.ops.shape import reshape
 from .module import Module
 
@@ -22,10 +24,16 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
-        self.start_dim, self.end_dim = start_dim, end_dim
+        for name, value in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"Flatten: {name} must be an integer, got {type(value).__name__} ({value!r})")
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
     def forward(self, x):
         shape = tuple(x.shape)
+        for name, dim in (("start_dim", self.start_dim), ("end_dim", self.end_dim)):
+            if shape and not -len(shape) <= dim < len(shape):
+                raise ValueError(f"Flatten: {name}={dim} is out of range for an input of shape {shape}")
         start = self.start_dim % len(shape) if shape else 0
         end = self.end_dim % len(shape) if shape else 0
         if start > end:

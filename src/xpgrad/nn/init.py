@@ -10,6 +10,7 @@ function, e.g. ``functools.partial(init.normal, std=0.1)``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 from .. import backend as xb
@@ -18,6 +19,20 @@ from ..autograd.tensor import Tensor
 from .parameter import check_float_dtype
 
 __all__ = ["fans", "get", "kaiming", "normal", "xavier", "zeros"]
+
+
+def _allocation(make):
+    """Re-raise a failed allocation (a size beyond what the library or memory allows) naming the shape."""
+    @functools.wraps(make)
+    def wrapper(shape, *args, **kwargs):
+        try:
+            return make(shape, *args, **kwargs)
+        except (ValueError, MemoryError, OverflowError) as e:
+            if isinstance(e, ValueError) and "shape" in str(e):  # already ours, naming the shape
+                raise
+            raise ValueError(f"cannot allocate a parameter of shape {tuple(shape)}: {e}; use smaller layer "
+                             "sizes") from None
+    return wrapper
 
 
 def fans(shape) -> tuple[int, int]:
@@ -41,6 +56,7 @@ def fans(shape) -> tuple[int, int]:
     return shape[1] * field, shape[0] * field
 
 
+@_allocation
 def _draw(shape, std, dtype, backend):
     check_float_dtype(dtype, "nn.init")  # random draws are floating point: name the dtype, not a raw error
     b = xb.current() if backend is None else xb.resolve(backend)
@@ -103,6 +119,7 @@ def normal(shape, *, std: float = 0.01, dtype=None, backend=None) -> Tensor:
     return _draw(shape, float(std), dtype, backend)
 
 
+@_allocation
 def zeros(shape, *, dtype=None, backend=None) -> Tensor:
     """All zeros (the usual choice for biases; for weights it leaves every unit identical).
 
@@ -115,6 +132,7 @@ def zeros(shape, *, dtype=None, backend=None) -> Tensor:
     return as_tensor(b.xp.zeros(tuple(shape), dtype=dt), backend=b)
 
 
+@_allocation
 def _ones(shape, *, dtype=None, backend=None) -> Tensor:
     """All ones (the starting scale γ of a normalization layer)."""
     b = xb.current() if backend is None else xb.resolve(backend)

@@ -382,7 +382,7 @@ def _prepare_inputs(module: Module, args: tuple) -> tuple:
             return args
         _check_tensor(module, x)
         return args
-    return tuple(_prepare_one(module, a) for a in args)
+    return tuple(_prepare_one(module, a, i == 0) for i, a in enumerate(args))
 
 
 def _first_float(params):
@@ -413,11 +413,13 @@ def _is_number_list(a) -> bool:
     return isinstance(a, numbers.Number)
 
 
-def _prepare_one(module: Module, a):
+def _prepare_one(module: Module, a, is_input: bool = False):
     if isinstance(a, Tensor):
         _check_tensor(module, a)
         return a
-    is_list = isinstance(a, list) and _is_number_list(a)
+    # the input itself may be a bare number (a 0-d sample): it is data, and the layer says what it expects
+    is_list = (isinstance(a, list) and _is_number_list(a)) or (
+        is_input and isinstance(a, numbers.Real) and not isinstance(a, bool))
     if not is_list and not (hasattr(a, "dtype") and hasattr(a, "shape")) and not hasattr(a, "__dlpack__"):
         return a  # scalars, None, strings, options: not data
     ref = _first_float(module.parameters())

@@ -10,6 +10,7 @@ import math
 
 from ..function import Function
 from ..tensor import Tensor
+from . import arguments as _arg
 
 __all__ = ["abs", "add", "clip", "divide", "exp", "log", "log1p", "maximum", "minimum", "multiply", "negative",
            "pow", "sqrt", "subtract", "tanh", "where"]
@@ -289,7 +290,7 @@ def add(x1, x2):
     >>> xpgrad.add(xpgrad.tensor([1.0, 2.0]), 1.0).tolist()
     [2.0, 3.0]
     """
-    return Add.apply(x1, x2)
+    return Add.apply(_arg.operand("add", x1, "x1"), _arg.operand("add", x2, "x2"))
 
 
 def subtract(x1, x2):
@@ -299,7 +300,7 @@ def subtract(x1, x2):
     >>> xpgrad.subtract(xpgrad.tensor([3.0]), 1.0).tolist()
     [2.0]
     """
-    return Sub.apply(x1, x2)
+    return Sub.apply(_arg.operand("subtract", x1, "x1"), _arg.operand("subtract", x2, "x2"))
 
 
 def multiply(x1, x2):
@@ -309,7 +310,7 @@ def multiply(x1, x2):
     >>> xpgrad.multiply(xpgrad.tensor([3.0]), 2.0).tolist()
     [6.0]
     """
-    return Mul.apply(x1, x2)
+    return Mul.apply(_arg.operand("multiply", x1, "x1"), _arg.operand("multiply", x2, "x2"))
 
 
 def divide(x1, x2):
@@ -319,7 +320,7 @@ def divide(x1, x2):
     >>> xpgrad.divide(xpgrad.tensor([3.0]), 2.0).tolist()
     [1.5]
     """
-    return Div.apply(x1, x2)
+    return Div.apply(_arg.operand("divide", x1, "x1"), _arg.operand("divide", x2, "x2"))
 
 
 def pow(x1, x2):
@@ -329,7 +330,7 @@ def pow(x1, x2):
     >>> xpgrad.pow(xpgrad.tensor([3.0]), 2.0).tolist()
     [9.0]
     """
-    return Pow.apply(x1, x2)
+    return Pow.apply(_arg.operand("pow", x1, "x1"), _arg.operand("pow", x2, "x2"))
 
 
 def negative(x):
@@ -409,7 +410,7 @@ def maximum(x1, x2):
     >>> xpgrad.maximum(xpgrad.tensor([-1.0, 2.0]), 0.0).tolist()
     [0.0, 2.0]
     """
-    return Maximum.apply(x1, x2)
+    return Maximum.apply(_arg.operand("maximum", x1, "x1"), _arg.operand("maximum", x2, "x2"))
 
 
 def minimum(x1, x2):
@@ -419,7 +420,7 @@ def minimum(x1, x2):
     >>> xpgrad.minimum(xpgrad.tensor([-1.0, 2.0]), 0.0).tolist()
     [-1.0, 0.0]
     """
-    return Minimum.apply(x1, x2)
+    return Minimum.apply(_arg.operand("minimum", x1, "x1"), _arg.operand("minimum", x2, "x2"))
 
 
 def clip(x, min=None, max=None):

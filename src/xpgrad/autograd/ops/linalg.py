@@ -116,6 +116,9 @@ def matmul(x1, x2):
     >>> xpgrad.matmul(a, b).tolist()
     [[11.0]]
     """
+    for name, x in (("x1", x1), ("x2", x2)):
+        if not hasattr(x, "shape"):  # a Tensor or a raw array; the standard's matmul takes no scalars
+            raise TypeError(f"matmul: {name} must be a Tensor, got {type(x).__name__}; use multiply (*) for scalars")
     return MatMul.apply(x1, x2)
 
 
@@ -140,6 +143,9 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: st
     >>> xpgrad.linear(xpgrad.ones((4, 2)), xpgrad.ones((3, 2))).shape
     (4, 3)
     """
+    for name, t in (("x", x), ("weight", weight)):
+        if not hasattr(t, "shape"):
+            raise TypeError(f"linear: {name} must be a Tensor, got {type(t).__name__}")
     if activation is None:
         return Linear.apply(x, weight, bias)
     if activation != "relu":

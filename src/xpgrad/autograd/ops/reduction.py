@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..function import Function
+from . import arguments as _arg
 
 __all__ = ["logsumexp", "max", "mean", "min", "sum"]
 
@@ -126,7 +127,8 @@ def sum(x, axis=None, keepdims=False):
     >>> xpgrad.sum(xpgrad.tensor([[1.0, 2.0], [3.0, 4.0]]), axis=0).tolist()
     [4.0, 6.0]
     """
-    return Sum.apply(x, axis=axis, keepdims=keepdims)
+    x = _arg.tensor("sum", x)
+    return Sum.apply(x, axis=_arg.axes("sum", axis, x.ndim), keepdims=keepdims)
 
 
 def mean(x, axis=None, keepdims=False):
@@ -136,7 +138,8 @@ def mean(x, axis=None, keepdims=False):
     >>> xpgrad.mean(xpgrad.tensor([1.0, 2.0, 3.0])).item()
     2.0
     """
-    return Mean.apply(x, axis=axis, keepdims=keepdims)
+    x = _arg.tensor("mean", x)
+    return Mean.apply(x, axis=_arg.axes("mean", axis, x.ndim), keepdims=keepdims)
 
 
 def max(x, axis=None, keepdims=False):
@@ -151,7 +154,8 @@ def max(x, axis=None, keepdims=False):
     >>> x.grad.tolist()
     [0.0, 0.5, 0.5]
     """
-    return Max.apply(x, axis=axis, keepdims=keepdims)
+    x = _arg.tensor("max", x)
+    return Max.apply(x, axis=_arg.axes("max", axis, x.ndim), keepdims=keepdims)
 
 
 def min(x, axis=None, keepdims=False):
@@ -161,7 +165,8 @@ def min(x, axis=None, keepdims=False):
     >>> xpgrad.min(xpgrad.tensor([[1.0, -3.0]]), axis=1).tolist()
     [-3.0]
     """
-    return Min.apply(x, axis=axis, keepdims=keepdims)
+    x = _arg.tensor("min", x)
+    return Min.apply(x, axis=_arg.axes("min", axis, x.ndim), keepdims=keepdims)
 
 
 def logsumexp(x, axis=None, keepdims=False):
@@ -173,4 +178,5 @@ def logsumexp(x, axis=None, keepdims=False):
     >>> round(xpgrad.logsumexp(xpgrad.tensor([1e4, 1e4])).item(), 3)
     10000.693
     """
-    return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
+    x = _arg.tensor("logsumexp", x)
+    return LogSumExp.apply(x, axis=_arg.axes("logsumexp", axis, x.ndim), keepdims=keepdims)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..function import Function
 from ..tensor import Tensor
+from . import arguments as _arg
 
 __all__ = ["concat", "expand_dims", "getitem", "permute_dims", "reshape", "squeeze", "stack", "take",
            "take_along_axis"]
@@ -150,7 +151,7 @@ def reshape(x, shape):
     >>> xpgrad.reshape(xpgrad.arange(6), (2, -1)).shape
     (2, 3)
     """
-    return Reshape.apply(x, shape=tuple(shape) if not isinstance(shape, int) else (shape,))
+    return Reshape.apply(_arg.tensor("reshape", x), shape=_arg.shape("reshape", shape))
 
 
 def permute_dims(x, axes):
@@ -160,7 +161,10 @@ def permute_dims(x, axes):
     >>> xpgrad.permute_dims(xpgrad.zeros((2, 3, 4)), (2, 0, 1)).shape
     (4, 2, 3)
     """
-    axes = tuple(a % x.ndim for a in axes)
+    x = _arg.tensor("permute_dims", x)
+    if not isinstance(axes, (tuple, list)):
+        raise TypeError(f"permute_dims: axes must be a tuple of ints, got {type(axes).__name__}")
+    axes = tuple(_arg.axis("permute_dims", a, x.ndim) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"permute_dims: axes {axes} are not a permutation of range({x.ndim})")
     return PermuteDims.apply(x, axes=axes)
@@ -173,7 +177,8 @@ def expand_dims(x, axis=0):
     >>> xpgrad.expand_dims(xpgrad.zeros(3), axis=0).shape
     (1, 3)
     """
-    return ExpandDims.apply(x, axis=axis)
+    x = _arg.tensor("expand_dims", x)
+    return ExpandDims.apply(x, axis=_arg.axis("expand_dims", axis, x.ndim, new=True))
 
 
 def squeeze(x, axis):
@@ -183,7 +188,12 @@ def squeeze(x, axis):
     >>> xpgrad.squeeze(xpgrad.zeros((1, 3)), axis=0).shape
     (3,)
     """
-    return Squeeze.apply(x, axis=axis)
+    x = _arg.tensor("squeeze", x)
+    picked = _arg.axes("squeeze", axis, x.ndim)
+    wide = [a for a in picked if x.shape[a] != 1]
+    if wide:
+        raise ValueError(f"squeeze: axis {wide[0]} of shape {x.shape} has length {x.shape[wide[0]]}, not 1")
+    return Squeeze.apply(x, axis=picked)
 
 
 def concat(tensors, axis=0):
@@ -193,7 +203,8 @@ def concat(tensors, axis=0):
     >>> xpgrad.concat([xpgrad.zeros((2, 1)), xpgrad.ones((2, 2))], axis=1).shape
     (2, 3)
     """
-    return Concat.apply(*tensors, axis=axis)
+    tensors = _arg.tensors("concat", tensors)
+    return Concat.apply(*tensors, axis=_arg.axis("concat", axis, tensors[0].ndim))
 
 
 def stack(tensors, axis=0):
@@ -203,7 +214,8 @@ def stack(tensors, axis=0):
     >>> xpgrad.stack([xpgrad.zeros(3), xpgrad.ones(3)]).shape
     (2, 3)
     """
-    return Stack.apply(*tensors, axis=axis)
+    tensors = _arg.tensors("stack", tensors)
+    return Stack.apply(*tensors, axis=_arg.axis("stack", axis, tensors[0].ndim, new=True))
 
 
 def _index_array(x, indices, fname):
@@ -228,7 +240,8 @@ def take(x, indices, axis=0):
     >>> x.grad.tolist()
     [1.0, 0.0, 2.0]
     """
-    return Take.apply(x, _index_array(x, indices, "take"), axis=axis)
+    x = _arg.tensor("take", x)
+    return Take.apply(x, _index_array(x, indices, "take"), axis=_arg.axis("take", axis, x.ndim))
 
 
 def take_along_axis(x, indices, axis=-1):
@@ -239,7 +252,9 @@ def take_along_axis(x, indices, axis=-1):
     >>> xpgrad.take_along_axis(s, xpgrad.tensor([[1], [0]]), axis=1).tolist()
     [[2.0], [3.0]]
     """
-    return TakeAlongAxis.apply(x, _index_array(x, indices, "take_along_axis"), axis=axis)
+    x = _arg.tensor("take_along_axis", x)
+    return TakeAlongAxis.apply(x, _index_array(x, indices, "take_along_axis"),
+                               axis=_arg.axis("take_along_axis", axis, x.ndim))
 
 
 def getitem(x, key):
