@@ -120,6 +120,18 @@ def test_a_weight_that_becomes_non_finite_is_named_and_never_saved(tmp_path, bad
     assert not path.exists()
 
 
+def test_weights_that_are_non_finite_from_the_start_are_named():
+    X, y = _data()
+    model = _net()
+    w = model[2].weight
+    w.set_(w.data * float("inf"))
+    opt = xpgrad.optimizer("sgd", model.parameters(), lr=0.1)
+    with pytest.raises(NonFiniteLossError, match=r"weight '2.weight' was already non-finite.*before the first "
+                                                 r"update at epoch 1, step 0") as err:
+        fit(model, ce(), opt, (X, y), 1, progress=False)
+    assert err.value.kind == "weight" and err.value.parameter == "2.weight"
+
+
 def test_model_checkpoint_refuses_non_finite_weights_and_keeps_the_file(tmp_path):
     X, y = _data()
     model = _net()

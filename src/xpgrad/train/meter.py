@@ -46,7 +46,9 @@ def correct_count(xp: Any, scores: Any, targets: Any) -> Any:
         pred = xp.argmax(scores, axis=1)
     else:
         pred = xp.astype(xp.reshape(scores, (-1,)) > 0, xp.int64)
-    return xp.sum(xp.astype(pred == xp.reshape(targets, (-1,)), xp.int64))
+    if targets.ndim != 1:  # the reshape of 1-D labels was a call per step for nothing
+        targets = xp.reshape(targets, (-1,))
+    return xp.sum(xp.astype(pred == targets, xp.int64))
 
 
 def _current_lr(optimizer: Any) -> float:
@@ -84,8 +86,10 @@ def non_finite_error(value: float | None, epoch: int, step: int, optimizer: Any,
         what = f"the loss became {'non-finite' if value is None else value}"
     elif kind == "gradient":
         what = f"the gradient of parameter {parameter!r} became non-finite (NaN or inf)"
-    else:
+    elif step > 0:
         what = f"weight {parameter!r} became non-finite (NaN or inf) in the update of step {step}"
+    else:
+        what = f"weight {parameter!r} was already non-finite (NaN or inf) before the first update"
         when = when if applied else "training stopped (files written so far are kept)"
     fix = _FIXES[kind].format(lr=lr, lower=lr / 10)
     return NonFiniteLossError(f"{what} at epoch {epoch}, step {step}; {when}. {fix}", epoch=epoch, step=step,
