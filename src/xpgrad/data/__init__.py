@@ -10,6 +10,7 @@
 
 from .files import (
                     CIFAR10_CLASSES,
+                    DatasetError,
                     DatasetNotFoundError,
                     UnsafePickleError,
                     load_cifar10,
@@ -20,5 +21,5 @@ from .files import (
 from .loader import DataLoader
 from .synthetic import blobs, spiral
 
-__all__ = ["CIFAR10_CLASSES", "DataLoader", "DatasetNotFoundError", "UnsafePickleError", "blobs", "load_cifar10",
+__all__ = ["CIFAR10_CLASSES", "DataLoader", "DatasetError", "DatasetNotFoundError", "UnsafePickleError", "blobs", "load_cifar10",
            "load_mnist", "read_cifar10_batch", "read_idx", "spiral"]
