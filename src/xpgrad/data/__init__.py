@@ -21,5 +21,5 @@ from .files import (
 from .loader import DataLoader
 from .synthetic import blobs, spiral
 
-__all__ = ["CIFAR10_CLASSES", "DataLoader", "DatasetError", "DatasetNotFoundError", "UnsafePickleError", "blobs", "load_cifar10",
-           "load_mnist", "read_cifar10_batch", "read_idx", "spiral"]
+__all__ = ["CIFAR10_CLASSES", "DataLoader", "DatasetError", "DatasetNotFoundError", "UnsafePickleError", "blobs",
+           "load_cifar10", "load_mnist", "read_cifar10_batch", "read_idx", "spiral"]
