@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -37,6 +38,77 @@ _spec.loader.exec_module(fz)
 BACKENDS = st.sampled_from(["numpy", "array_api_strict"])
 ODD = st.sampled_from([0, -1, 1, 2, 0.5, -0.5, float("nan"), float("inf"), -float("inf"), "x", "0.1", None, [1],
                        (0.9, 0.999), (0.9,), (2.0, -1.0), True, 1e300, 2**70, {"a": 1}, b"1"])
+
+# -- ops ------------------------------------------------------------------------------------------------
+
+SHAPES = st.lists(st.integers(0, 3), max_size=3).map(tuple)
+OP_DTYPES = st.sampled_from(["float32", "float64", "int64", "bool"])
+INT_AXES = st.integers(-4, 4)
+ODD_AXES = st.sampled_from([None, "x", 1.5, (0, 0), (0, 1), True, 2**70])
+
+BINARY = ["add", "subtract", "multiply", "divide", "maximum", "minimum", "matmul", "pow"]
+UNARY_AXIS = ["sum", "mean", "max", "min", "logsumexp", "squeeze", "expand_dims"]
+OTHERS = ["concat", "stack", "reshape", "permute_dims", "take", "take_along_axis", "where", "clip"]
+
+
+def _make(shape, dtype, backend):
+    host = (np.arange(math.prod(shape)) % 3 + 0.5).reshape(shape)
+    return xpgrad.tensor(host.astype(dtype), backend=backend,
+                         requires_grad=dtype.startswith("float"))
+
+
+def _op_calls(op, a, b, axis, new_shape, s1, s2, d1, d2, b1, b2):
+    """(call, description) pairs for ``op`` on tensors ``a``, ``b`` (or an odd scalar as ``b``)."""
+    fn = getattr(xpgrad, op)
+    bs = f"b{s2}:{d2}@{b2}" if isinstance(b, xpgrad.Tensor) else repr(b)
+    if op in BINARY:
+        return [(lambda: fn(a, b), f"{op}(a{s1}:{d1}@{b1}, {bs})")]
+    if op in UNARY_AXIS:
+        return [(lambda: fn(a, axis=axis), f"{op}(a{s1}:{d1}, axis={axis!r})")]
+    if op in ("concat", "stack"):
+        return [(lambda: fn([a, b], axis=axis), f"{op}([a{s1}:{d1}@{b1}, {bs}], axis={axis!r})"),
+                (lambda: fn([], axis=0), f"{op}([])"), (lambda: fn(a), f"{op}(a{s1}) (not a list)")]
+    if op in ("reshape", "permute_dims"):
+        return [(lambda: fn(a, new_shape), f"{op}(a{s1}, {new_shape!r})")]
+    if op in ("take", "take_along_axis"):
+        idx = xpgrad.tensor(np.asarray(new_shape, dtype="int64"), backend=b2)
+        return [(lambda: fn(a, idx, axis=axis), f"{op}(a{s1}, indices={list(new_shape)}, axis={axis!r})")]
+    if op == "where":
+        return [(lambda: fn(b, a, a), f"where(cond {bs}, a{s1}, a{s1})")]
+    return [(lambda: fn(a, b, None), f"clip(a{s1}:{d1}, min={bs})")]
+
+
+def _run_op_calls(op, calls, names):
+    for call, text in calls:
+        ok, out = fz.check(call, f"op {op}", text, names)
+        if ok and getattr(out, "requires_grad", False):
+            fz.check(lambda out=out: out.sum().backward(), f"backward of {op}", text + ".sum().backward()",
+                     names + ["backward", "grad"])
+
+
+@fz.FUZZ
+@given(op=st.sampled_from(BINARY + UNARY_AXIS + OTHERS), s1=SHAPES, s2=SHAPES, d1=OP_DTYPES, d2=OP_DTYPES,
+       b1=BACKENDS, b2=BACKENDS, axis=INT_AXES, new_shape=st.lists(st.integers(-2, 4), max_size=3).map(tuple))
+def test_ops_with_mismatching_shapes_dtypes_and_backends(op, s1, s2, d1, d2, b1, b2, axis, new_shape):
+    a, b = _make(s1, d1, b1), _make(s2, d2, b2)
+    names = [op, s1, s2, new_shape, d1, d2, b1, b2, axis, "axis", "shape", "dtype", "backend"]
+    _run_op_calls(op, _op_calls(op, a, b, axis, new_shape, s1, s2, d1, d2, b1, b2), names)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # 0 * inf and friends: NumPy's warning, a NaN result
+@fz.FUZZ
+@given(op=st.sampled_from(BINARY + UNARY_AXIS + OTHERS), s1=SHAPES, d1=OP_DTYPES, b1=BACKENDS, scalar=ODD,
+       axis=ODD_AXES, new_shape=st.sampled_from([(None,), ("2",), (1.5,), (2**70,), "x", None, 3]))
+def test_ops_with_odd_operands_axes_and_shapes(op, s1, d1, b1, scalar, axis, new_shape):
+    a = _make(s1, d1, b1)
+    names = [op, s1, d1, b1, axis, scalar, new_shape, "axis", "shape", "dtype", "operand", "argument"]
+    if op in ("take", "take_along_axis"):  # an index tensor is drawn by the other test; here the odd axis
+        calls = [(lambda: getattr(xpgrad, op)(a, xpgrad.tensor([0], backend=b1), axis=axis),
+                  f"{op}(a{s1}, [0], axis={axis!r})")]
+    else:
+        calls = _op_calls(op, a, scalar, axis, new_shape, s1, (), d1, "-", b1, b1)
+    _run_op_calls(op, calls, names)
+
 
 # -- component factories ---------------------------------------------------------------------------------
 
@@ -158,6 +230,59 @@ def test_plugins_registering_odd_names_objects_and_aliases(kind, args, aliases, 
         fz.report("half-changed", "plugin registration", text, note="a refused plugin left components behind")
 
 
+# -- nn layers ---------------------------------------------------------------------------------------------
+
+SIZES = st.one_of(st.integers(-2, 4), st.sampled_from([2.5, "3", None, True, 2**70, float("nan")]))
+LAYERS = {  # name: (class, positional size arguments, keyword strategies, a good construction)
+    "Linear": (nn.Linear, ["in_features", "out_features"],
+               {"bias": st.booleans(), "dtype": st.sampled_from([None, "float64", "int32", "floaty", 3])},
+               lambda: nn.Linear(3, 2)),
+    "Maxout": (nn.Maxout, ["in_features", "out_features"], {"pieces": SIZES}, lambda: nn.Maxout(3, 2)),
+    "BatchNorm1d": (nn.BatchNorm1d, ["num_features"], {"momentum": ODD, "eps": ODD}, lambda: nn.BatchNorm1d(3)),
+    "Dropout": (nn.Dropout, [], {"p": ODD}, lambda: nn.Dropout(0.5)),
+    "LeakyReLU": (nn.LeakyReLU, [], {"negative_slope": ODD}, lambda: nn.LeakyReLU(0.1)),
+    "ELU": (nn.ELU, [], {"alpha": ODD}, lambda: nn.ELU(1.0)),
+    "Flatten": (nn.Flatten, [], {"start_dim": SIZES, "end_dim": SIZES}, lambda: nn.Flatten()),
+}
+
+
+def _input(shape, kind):
+    host = (np.arange(math.prod(shape), dtype="float64") % 5 - 2).reshape(shape)
+    return host.tolist() if kind == "host" else xpgrad.tensor(host.astype(kind))
+
+
+def _call_layer(layer, m, text, names, shape, kind):
+    x = _input(shape, kind)
+    host_kind = type(x).__name__  # a host input is a float (0-d) or a list
+    call_text = f"{text}(x {shape} {kind})"
+    ok, out = fz.check(lambda: m(x), f"nn.{layer} call", call_text, names + [shape, kind, host_kind, "input"])
+    if ok and getattr(out, "requires_grad", False):
+        fz.check(lambda: out.sum().backward(), f"nn.{layer} backward", call_text + ".sum().backward()",
+                 names + [shape])
+
+
+@fz.FUZZ
+@given(layer=st.sampled_from(sorted(LAYERS)), data=st.data())
+def test_nn_layers_with_odd_sizes_and_hyperparameters(layer, data):
+    cls, positional, keywords, _ = LAYERS[layer]
+    args = [data.draw(SIZES, label=p) for p in positional]
+    kw = {k: data.draw(s, label=k) for k, s in keywords.items() if data.draw(st.booleans(), label=f"give {k}")}
+    text = f"nn.{layer}({', '.join(map(repr, args))}, **{kw!r})"
+    names = [layer, *positional, *kw, *args, *kw.values(), "size", "dtype"]
+    ok, m = fz.check(lambda: cls(*args, **kw), f"nn.{layer}", text, names)
+    if ok:  # accepted: it must then work on a well-formed input
+        features = args[0] if args and isinstance(args[0], int) and 0 < args[0] < 10 else 3
+        _call_layer(layer, m, text, names, (2, features), "float32")
+
+
+@fz.FUZZ
+@given(layer=st.sampled_from(sorted(LAYERS)), shape=st.lists(st.integers(0, 4), max_size=3).map(tuple),
+       kind=st.sampled_from(["float32", "float64", "int64", "bool", "host"]))
+def test_nn_layers_called_with_odd_inputs(layer, shape, kind):
+    m = LAYERS[layer][3]()
+    _call_layer(layer, m, f"nn.{layer}(...)", [layer, "dtype", "shape", "features"], shape, kind)
+
+
 # -- xpgrad.load of damaged files ----------------------------------------------------------------------------
 
 _CKPT = {}
@@ -274,8 +399,6 @@ def _raise(exc):
 
 
 def test_the_rules_refuse_raw_unclear_and_leaked_errors_and_accept_clear_ones():
-    import pytest
-
     refused = [IndexError("tuple index out of range"), AttributeError("'int' object has no attribute 'shape'"),
                ZeroDivisionError("integer modulo by zero"), SystemError("x"), SystemExit(3), KeyError("state"),
                RuntimeError("Linear: in_features"), ValueError("Maximum allowed dimension exceeded"),
