@@ -99,7 +99,7 @@ def tokens_of(*values: Any) -> set[str]:
     out: set[str] = set()
     for v in values:
         if isinstance(v, str):
-            out.add(v)
+            out.update({v, repr(v)})  # an empty string is named by its repr, ''
             continue
         if isinstance(v, tuple) and all(isinstance(i, int) for i in v):  # a shape
             out.update({str(v), str(list(v)), "x".join(map(str, v)) or "()", f"shape {v}"})
