@@ -71,3 +71,17 @@ def test_valid_axes_still_work_and_normalise(cpu_backend):
     assert xpgrad.squeeze(xpgrad.ones((1, 3, 1)), axis=(0, -1)).shape == (3,)
     assert xpgrad.permute_dims(x, (-1, 0, 1)).shape == (4, 2, 3)
     assert xpgrad.reshape(x, 24).shape == (24,)
+
+
+@pytest.mark.parametrize("data, where", [((None, 0), r"element \[0\] is the NoneType None"),
+                                         ([[1, 2], [3, ""]], r"element \[1\]\[1\] is the str ''"),
+                                         ({}, r"the data is the dict \{\}"), ([b"x"], r"element \[0\] is the bytes")])
+def test_tensor_of_non_numbers_names_the_first_offending_element(data, where):
+    with pytest.raises(TypeError, match=where):
+        xpgrad.tensor(data)
+
+
+def test_concat_of_tensors_of_different_ranks_names_their_shapes(cpu_backend):
+    with pytest.raises(ValueError, match=r"concat: the tensors have different numbers of dimensions "
+                                         r"\(\(1, 2, 2\), \(1, 2\)\)"):
+        xpgrad.concat([xpgrad.ones((1, 2, 2)), xpgrad.ones((1, 2))], axis=2)

@@ -50,8 +50,13 @@ def to_array(data: Any, dtype: Any, b: _backend.Backend, copy: bool | None) -> A
     except (TypeError, ValueError):  # e.g. NumPy string or object arrays
         ok = False
     if not ok:
-        raise TypeError(f"tensors hold numbers or booleans, but this data has dtype {arr.dtype}; convert it "
-                        "first (strings and Python objects cannot be differentiated)")
+        where = _first_non_number(data)
+        if where is None:
+            what = f"this data has dtype {arr.dtype}"
+        else:
+            what = f"element {where[0]} is {where[1]}" if where[0] else f"the data is {where[1]}"
+        raise TypeError(f"tensors hold numbers or booleans, but {what}; convert it first (strings and Python "
+                        "objects cannot be differentiated)")
     return arr
 
 
@@ -69,3 +74,16 @@ def _too_big(data: Any) -> bool:
     if isinstance(data, (list, tuple)):
         return any(_too_big(d) for d in data)
     return False
+
+
+def _first_non_number(data: Any, at: str = "") -> tuple[str, str] | None:
+    """Position and description of the first leaf of nested Python data that is not a number, if any."""
+    if isinstance(data, (list, tuple)):
+        for i, d in enumerate(data):
+            found = _first_non_number(d, f"{at}[{i}]")
+            if found:
+                return found
+        return None
+    if isinstance(data, numbers.Number) or hasattr(data, "dtype"):
+        return None
+    return (at, f"the {type(data).__name__} {_short(data)}")

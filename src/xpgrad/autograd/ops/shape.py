@@ -204,6 +204,10 @@ def concat(tensors, axis=0):
     (2, 3)
     """
     tensors = _arg.tensors("concat", tensors)
+    ranks = {t.ndim for t in tensors}
+    if len(ranks) > 1:
+        raise ValueError(f"concat: the tensors have different numbers of dimensions "
+                         f"({', '.join(str(t.shape) for t in tensors)}); they must differ only along axis {axis}")
     return Concat.apply(*tensors, axis=_arg.axis("concat", axis, tensors[0].ndim))
 
 
