@@ -39,6 +39,39 @@ BACKENDS = st.sampled_from(["numpy", "array_api_strict"])
 ODD = st.sampled_from([0, -1, 1, 2, 0.5, -0.5, float("nan"), float("inf"), -float("inf"), "x", "0.1", None, [1],
                        (0.9, 0.999), (0.9,), (2.0, -1.0), True, 1e300, 2**70, {"a": 1}, b"1"])
 
+# -- tensor creation -----------------------------------------------------------------------------------
+
+LEAF = st.one_of(st.integers(min_value=-(2**80), max_value=2**80), st.floats(), st.booleans(), st.none(),
+                 st.text(max_size=2), st.complex_numbers(max_magnitude=10, allow_nan=False),
+                 st.sampled_from([b"x", {}, object(), 1j, float("nan")]))
+DATA = st.recursive(LEAF, lambda c: st.lists(c, max_size=3) | st.tuples(c, c), max_leaves=8)
+DTYPES = st.sampled_from([None, "float32", "float64", "int64", "int32", "bool", "complex64", "uint8", "floaty", 3,
+                          float, "float16"])
+
+
+def _leaves(data):
+    if isinstance(data, (list, tuple)):
+        for d in data:
+            yield from _leaves(d)
+    else:
+        yield data
+
+
+@fz.FUZZ
+@given(data=DATA, dtype=DTYPES, requires_grad=st.booleans(), backend=BACKENDS)
+def test_tensor_creation_with_odd_data(data, dtype, requires_grad, backend):
+    call = f"xpgrad.tensor({fz._short(data)}, dtype={dtype!r}, requires_grad={requires_grad}, backend={backend!r})"
+    leaves = list(_leaves(data))
+    names = ["tensor", "requires_grad", "ragged", dtype, *leaves[:8]]
+    ok, t = fz.check(lambda: xpgrad.tensor(data, dtype=dtype, requires_grad=requires_grad, backend=backend),
+                     "tensor creation", call, names)
+    if ok:
+        huge = [v for v in leaves if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 2**63]
+        if huge and "int" in str(t.dtype):  # floats hold it (rounded), bool is its truth value; ints cannot
+            fz.report("silently-wrong", "tensor creation", call, note=f"{huge[0]} does not fit any integer dtype "
+                      f"but made a tensor of dtype {t.dtype}")
+
+
 # -- ops ------------------------------------------------------------------------------------------------
 
 SHAPES = st.lists(st.integers(0, 3), max_size=3).map(tuple)
