@@ -85,3 +85,11 @@ def test_concat_of_tensors_of_different_ranks_names_their_shapes(cpu_backend):
     with pytest.raises(ValueError, match=r"concat: the tensors have different numbers of dimensions "
                                          r"\(\(1, 2, 2\), \(1, 2\)\)"):
         xpgrad.concat([xpgrad.ones((1, 2, 2)), xpgrad.ones((1, 2))], axis=2)
+
+
+def test_take_refuses_out_of_range_indices_on_host_backends(cpu_backend):
+    with pytest.raises(IndexError, match=r"take: indices must lie in \[0, 0\) for axis 0 of shape \(0,\)"):
+        xpgrad.take(xpgrad.ones((0,)), [5])
+    with pytest.raises(ValueError, match=r"got min -4 and max 1"):
+        xpgrad.take(xpgrad.ones(3), [-4, 1])
+    assert xpgrad.take(xpgrad.ones(3), [-3, 2]).shape == (2,)

@@ -16,6 +16,10 @@ from typing import Any
 from ..tensor import Tensor
 
 
+class IndexOutOfRangeError(IndexError, ValueError):
+    """An index outside its axis: an ``IndexError`` as Python's, and a ``ValueError`` like xpgrad's other refusals."""
+
+
 def operand(op: str, x: Any, name: str = "x2") -> Any:
     """``x`` if it is a Tensor or a real Python/NumPy number; a TypeError naming ``op`` and ``name`` otherwise."""
     if isinstance(x, (Tensor, numbers.Real)):

@@ -245,7 +245,14 @@ def take(x, indices, axis=0):
     [1.0, 0.0, 2.0]
     """
     x = _arg.tensor("take", x)
-    return Take.apply(x, _index_array(x, indices, "take"), axis=_arg.axis("take", axis, x.ndim))
+    axis = _arg.axis("take", axis, x.ndim)
+    idx = _index_array(x, indices, "take")
+    n, xp = x.shape[axis], x.backend.xp
+    if x.backend.on_host and idx.size and not -n <= int(xp.min(idx.data)) <= int(xp.max(idx.data)) < n:
+        # the standard leaves out-of-range indices undefined; on the host the check costs no device round trip
+        raise _arg.IndexOutOfRangeError(f"take: indices must lie in [{-n}, {n}) for axis {axis} of shape {x.shape}, got "
+                         f"min {int(xp.min(idx.data))} and max {int(xp.max(idx.data))}")
+    return Take.apply(x, idx, axis=axis)
 
 
 def take_along_axis(x, indices, axis=-1):
