@@ -250,8 +250,9 @@ def take(x, indices, axis=0):
     n, xp = x.shape[axis], x.backend.xp
     if x.backend.on_host and idx.size and not -n <= int(xp.min(idx.data)) <= int(xp.max(idx.data)) < n:
         # the standard leaves out-of-range indices undefined; on the host the check costs no device round trip
-        raise _arg.IndexOutOfRangeError(f"take: indices must lie in [{-n}, {n}) for axis {axis} of shape {x.shape}, got "
-                         f"min {int(xp.min(idx.data))} and max {int(xp.max(idx.data))}")
+        raise _arg.IndexOutOfRangeError(
+            f"take: indices must lie in [{-n}, {n}) for axis {axis} of shape {x.shape}, got "
+            f"min {int(xp.min(idx.data))} and max {int(xp.max(idx.data))}")
     return Take.apply(x, idx, axis=axis)
 
 
