@@ -49,3 +49,26 @@ def _fresh_state():
     yield
     xpgrad.set_default_dtype("float32")
     xpgrad.set_backend("numpy")
+
+
+@pytest.fixture
+def device_like_strict(monkeypatch):
+    """array-api-strict treated as a device backend (as CuPy is), counting every read back to the host."""
+    import array_api_strict
+
+    backend = xpgrad.backend.resolve("array_api_strict")
+    monkeypatch.setattr(backend, "on_host", False)
+    reads = []
+    array_type = type(array_api_strict.asarray(0))
+    for name in ("__float__", "__int__", "__bool__", "__dlpack__", "__array__"):
+        original = getattr(array_type, name, None)
+        if original is None:
+            continue
+
+        def spy(self, *a, _name=name, _original=original, **kw):
+            reads.append(_name)
+            return _original(self, *a, **kw)
+
+        monkeypatch.setattr(array_type, name, spy)
+    with xpgrad.use_backend("array_api_strict"):
+        yield reads

@@ -267,29 +267,6 @@ def test_bad_data():
         fit(model, ce(), opt, 42, 1, progress=False)
 
 
-@pytest.fixture
-def device_like_strict(monkeypatch):
-    """array-api-strict treated as a device backend (as CuPy is), counting every read back to the host."""
-    import array_api_strict
-
-    backend = xpgrad.backend.resolve("array_api_strict")
-    monkeypatch.setattr(backend, "on_host", False)
-    reads = []
-    array_type = type(array_api_strict.asarray(0))
-    for name in ("__float__", "__int__", "__bool__", "__dlpack__", "__array__"):
-        original = getattr(array_type, name, None)
-        if original is None:
-            continue
-
-        def spy(self, *a, _name=name, _original=original, **kw):
-            reads.append(_name)
-            return _original(self, *a, **kw)
-
-        monkeypatch.setattr(array_type, name, spy)
-    with xpgrad.use_backend("array_api_strict"):
-        yield reads
-
-
 def test_device_training_reads_the_host_only_at_epoch_ends(device_like_strict):
     X, y = _data()  # 120 samples: 4 steps of 32 per epoch
     model = _net()

@@ -156,29 +156,6 @@ def test_model_checkpoint_refuses_non_finite_weights_and_keeps_the_file(tmp_path
 # -- device backends: the same checks without a per-step read -------------------------------------
 
 
-@pytest.fixture
-def device_like_strict(monkeypatch):
-    """array-api-strict treated as a device backend (as CuPy is), counting every read back to the host."""
-    import array_api_strict
-
-    backend = xpgrad.backend.resolve("array_api_strict")
-    monkeypatch.setattr(backend, "on_host", False)
-    reads = []
-    array_type = type(array_api_strict.asarray(0))
-    for name in ("__float__", "__int__", "__bool__", "__dlpack__", "__array__"):
-        original = getattr(array_type, name, None)
-        if original is None:
-            continue
-
-        def spy(self, *a, _name=name, _original=original, **kw):
-            reads.append(_name)
-            return _original(self, *a, **kw)
-
-        monkeypatch.setattr(array_type, name, spy)
-    with xpgrad.use_backend("array_api_strict"):
-        yield reads
-
-
 def test_device_nan_gradient_is_raised_at_the_epoch_end_and_nothing_is_saved(device_like_strict, tmp_path):
     X, y = _data()
     model = _net()
