@@ -96,14 +96,19 @@ def test_a_flipped_bit_in_any_tensor_is_refused_naming_it_and_nothing_changes(tm
     for name in names:  # every tensor of the file, each in its own copy
         lo, hi = offsets[name]
         pos = start + {"first": lo, "middle": (lo + hi) // 2, "last": hi - 1}[which]
-        bad = bytearray(raw)
-        bad[pos] ^= 0x40
-        broken = tmp_path / "flipped.safetensors"
-        broken.write_bytes(bytes(bad))
-        before = _everything(*fresh)
-        with pytest.raises(CheckpointError, match=rf"flipped\.safetensors.*corrupted.*tensor '{name}'.*checksum"):
-            load(broken, model=fresh[0], optimizer=fresh[1], schedule=fresh[2])
-        assert all(_equal(a, b) for a, b in zip(before, _everything(*fresh), strict=True))
+        _refused_after_flip(tmp_path / "flipped.safetensors", raw, pos, 0x40, fresh,
+                            rf"flipped\.safetensors.*corrupted.*tensor '{name}'.*checksum")
+
+
+def _refused_after_flip(broken, raw, pos, mask, fresh, pattern):
+    """Write ``raw`` with byte ``pos`` xor ``mask`` to ``broken``: loading it must fail and change nothing."""
+    bad = bytearray(raw)
+    bad[pos] ^= mask
+    broken.write_bytes(bytes(bad))
+    before = _everything(*fresh)
+    with pytest.raises(CheckpointError, match=pattern):
+        load(broken, model=fresh[0], optimizer=fresh[1], schedule=fresh[2])
+    assert all(_equal(a, b) for a, b in zip(before, _everything(*fresh), strict=True))
 
 
 def _rewrite_metadata(path, out, change):
@@ -121,14 +126,9 @@ def test_a_changed_hyperparameter_in_the_metadata_is_refused(tmp_path, objs):
     path, fresh = objs
     raw = open(path, "rb").read()
     at = raw.index(b'\\"lr\\": ')  # inside the JSON text of the state: the optimizer's learning rate
-    bad = bytearray(raw)
-    bad[at + 8] ^= 0x01  # one digit of the number changes, the JSON stays valid
-    broken = tmp_path / "lr.safetensors"
-    broken.write_bytes(bytes(bad))
-    before = _everything(*fresh)
-    with pytest.raises(CheckpointError, match=r"lr\.safetensors.*corrupted: its state/meta metadata"):
-        load(broken, model=fresh[0], optimizer=fresh[1], schedule=fresh[2])
-    assert all(_equal(a, b) for a, b in zip(before, _everything(*fresh), strict=True))
+    # one digit of the number changes, the JSON stays valid
+    _refused_after_flip(tmp_path / "lr.safetensors", raw, at + 8, 0x01, fresh,
+                        r"lr\.safetensors.*corrupted: its state/meta metadata")
 
 
 def test_a_flipped_bit_anywhere_in_the_header_is_refused_or_harmless(tmp_path, objs):
