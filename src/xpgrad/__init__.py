@@ -24,6 +24,12 @@ from .backend import (
     use_backend,
 )
 from .gradcheck import GradcheckError, gradcheck
+from . import array_api  # noqa: E402  (binds Tensor.__array_namespace__)
+
+# The standard's functions are xpgrad's own, as one object each (``xpgrad.sin is xpgrad.array_api.sin``).
+_STANDARD = [n for n in array_api._names.ALL_FUNCTIONS if n != "__array_namespace_info__" and hasattr(array_api, n)]
+globals().update({n: getattr(array_api, n) for n in _STANDARD})
+from .array_api import fft, linalg  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -69,6 +75,7 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = [*_autograd_all, "BackendError", "GradcheckError", "available_backends", "get_backend",
+__all__ = [*_autograd_all, *(n for n in _STANDARD if n not in _autograd_all), "array_api", "fft", "linalg",
+           "BackendError", "GradcheckError", "available_backends", "get_backend",
            "get_default_dtype", "gpu_available", "gradcheck", "manual_seed", "set_backend", "set_default_dtype",
            "use_backend", *_LAZY]

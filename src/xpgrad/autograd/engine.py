@@ -76,6 +76,14 @@ def _shape_error(ctx, parent, pg):
                        "shape that broadcasts to it, which the engine sums down)")
 
 
+def _to_dtype(backend, grad, dtype):
+    """``grad`` in an input's ``dtype``: each input gets its gradient in its own dtype (real part for a real input)."""
+    xp = backend.xp
+    if backend.is_complex(grad.dtype) and not backend.is_complex(dtype):
+        grad = xp.real(grad)
+    return grad if grad.dtype == dtype else xp.astype(grad, dtype)
+
+
 def _initial_grad(root, grad):
     b = root._backend
     if grad is None:
@@ -128,6 +136,8 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
                 if pg.shape != parent.data.shape:
                     _shape_error(ctx, parent, pg)
                 fresh = True  # the reduction made a new array
+            if pg.dtype != parent.data.dtype:  # e.g. a real input of a complex op: its gradient is the real part
+                pg = _to_dtype(root._backend, pg, parent.data.dtype)  # a view when pg is a fresh complex array
             if parent._ctx is None:
                 # .grad must be the leaf's dtype and memory of its own, safe to update in place. pg may be
                 # promoted by an op that mixed float32 with float64, or (unless the Function declares

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..backend import mixed_place_error
 from .ops import elementwise as E
+from .ops import indexing as I
 from .ops import linalg as L
 from .ops import reduction as R
 from .ops import shape as S
@@ -65,7 +66,7 @@ _METHODS = {
     "__pow__": E.pow, "__rpow__": _reflected(E.pow),
     "__matmul__": L.matmul, "__rmatmul__": _reflected(L.matmul),
     "__neg__": E.negative, "__pos__": lambda self: self, "__abs__": E.abs,
-    "__getitem__": S.getitem,
+    "__getitem__": I.getitem,
     "__lt__": _compare(lambda a, b: a < b, "<"), "__le__": _compare(lambda a, b: a <= b, "<="),
     "__gt__": _compare(lambda a, b: a > b, ">"), "__ge__": _compare(lambda a, b: a >= b, ">="),
     "__eq__": _compare(lambda a, b: a == b, "=="), "__ne__": _compare(lambda a, b: a != b, "!="),

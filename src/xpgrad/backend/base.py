@@ -81,6 +81,7 @@ class Backend:
         self._seed: int | None = None
         self._rng: Any = None
         self._host_rng: np.random.Generator | None = None
+        self._complex_kinds: dict[Any, bool] = {}
 
     # -- what a subclass provides ---------------------------------------------------------
     def load(self) -> Any:
@@ -130,6 +131,13 @@ class Backend:
     def is_floating(self, dtype: Any) -> bool:
         """Whether ``dtype`` is a real floating dtype."""
         return self.xp.isdtype(dtype, "real floating")
+
+    def is_complex(self, dtype: Any) -> bool:
+        """Whether ``dtype`` is a complex floating dtype (a cached lookup: backward bodies ask on every call)."""
+        known = self._complex_kinds.get(dtype)
+        if known is None:
+            known = self._complex_kinds[dtype] = bool(self.xp.isdtype(dtype, "complex floating"))
+        return known
 
     def owns(self, array: Any) -> bool:
         """Whether ``array`` is an array of this backend's library."""

@@ -6,7 +6,7 @@ from ..function import Function
 from ..tensor import Tensor
 from . import arguments as _arg
 
-__all__ = ["concat", "expand_dims", "getitem", "permute_dims", "reshape", "squeeze", "stack", "take",
+__all__ = ["concat", "expand_dims", "permute_dims", "reshape", "squeeze", "stack", "take",
            "take_along_axis"]
 
 
@@ -124,24 +124,6 @@ class TakeAlongAxis(Function):
         shape[ctx.axis] = ctx.shape[ctx.axis]
         out = ctx.xp.zeros(tuple(shape), dtype=g.dtype)
         return ctx.backend.add_along_axis(out, indices, g, ctx.axis), None
-
-
-class GetItem(Function):
-    owns_grads = True
-
-    @staticmethod
-    def forward(ctx, x, key=None):
-        ctx.shape = x.shape
-        ctx.key = tuple(k for k in key if k is not None)  # setitem takes no new axes
-        out = x[key]
-        ctx.picked_shape = out.shape if len(ctx.key) == len(key) else x[ctx.key].shape
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        out = ctx.xp.zeros(ctx.shape, dtype=g.dtype)
-        out[ctx.key] = ctx.xp.reshape(g, ctx.picked_shape)  # basic indexing never repeats an element
-        return out
 
 
 def reshape(x, shape):
@@ -267,21 +249,3 @@ def take_along_axis(x, indices, axis=-1):
     x = _arg.tensor("take_along_axis", x)
     return TakeAlongAxis.apply(x, _index_array(x, indices, "take_along_axis"),
                                axis=_arg.axis("take_along_axis", axis, x.ndim))
-
-
-def getitem(x, key):
-    """Basic indexing with ints, slices, ``None`` and ``...``; see :func:`take` for integer arrays.
-
-    >>> import xpgrad
-    >>> xpgrad.arange(6).reshape((2, 3))[1, 1:].tolist()
-    [4, 5]
-    """
-    parts = key if isinstance(key, tuple) else (key,)
-    for k in parts:
-        if not (k is None or k is Ellipsis or isinstance(k, (int, slice))) or isinstance(k, bool):
-            raise TypeError(f"tensor indexing takes ints, slices, None and ...; got {type(k).__name__}. "
-                            "Use xpgrad.take(x, indices, axis) or take_along_axis for integer arrays and "
-                            "xpgrad.where for masks")
-    if Ellipsis not in parts and sum(k is not None for k in parts) < x.ndim:
-        parts = (*parts, Ellipsis)  # the standard wants every axis named; NumPy pads implicitly
-    return GetItem.apply(x, key=parts)

@@ -1,0 +1,5 @@
+"""binary_math (being written)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
