@@ -5,10 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from .. import backend as _backend
-from .convert import has_float, to_array
+from .convert import to_array
+from .filled import (
+    arange,
+    check_device,
+    default_complex,
+    empty,
+    empty_like,
+    eye,
+    full,
+    full_like,
+    has_complex,
+    linspace,
+    ones,
+    ones_like,
+    zeros,
+    zeros_like,
+)
+from .function import Function
+from .ops.dtypes import astype
+from .ops.manipulation import meshgrid, tril, triu
 from .tensor import Tensor
 
-__all__ = ["arange", "as_tensor", "full", "ones", "ones_like", "rand", "randint", "randn", "tensor", "zeros",
+__all__ = ["arange", "as_tensor", "asarray", "empty", "empty_like", "eye", "from_dlpack", "full", "full_like",
+           "linspace", "meshgrid", "ones", "ones_like", "rand", "randint", "randn", "tensor", "tril", "triu", "zeros",
            "zeros_like"]
 
 
@@ -79,86 +99,123 @@ def as_tensor(data: Any, dtype: Any = None, backend: Any = None) -> Tensor:
     return Tensor._make(arr, b)
 
 
+class Copy(Function):
+    """A copy of an array (onto another device of its backend when ``device`` is given); the gradient passes."""
+
+    @staticmethod
+    def forward(ctx, x, device=None):
+        ctx.device = x.device if device is not None else None
+        return ctx.xp.asarray(x, copy=True) if device is None else ctx.xp.asarray(x, device=device, copy=True)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g if ctx.device is None else ctx.xp.asarray(g, device=ctx.device, copy=True)
+
+
+def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: bool | None = None) -> Tensor:
+    """``obj`` as a Tensor: a Tensor itself, or host data (scalars, nested lists, arrays) on the current backend.
+
+    For a Tensor, ``asarray(t)`` is ``t``; ``copy=True``, a new ``dtype`` or
+    a new ``device`` give a new tensor that stays in the graph (gradients flow
+    back, in ``t``'s dtype); ``copy=False`` refuses any change that needs a
+    copy. Other data lands on the current backend: Python floats in the
+    default float dtype (complex numbers in its complex counterpart), ints in
+    int64; arrays keep their dtype. ``copy=False`` shares the memory of an
+    array of the current backend's library, and raises ``ValueError`` when it
+    cannot.
+
+    >>> import xpgrad
+    >>> t = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    >>> xpgrad.asarray(t) is t
+    True
+    >>> u = xpgrad.asarray(t, dtype="float64")
+    >>> u.sum().backward()
+    >>> t.grad.tolist()
+    [1.0, 1.0]
+    >>> xpgrad.asarray([[1, 2], [3, 4]]).shape
+    (2, 2)
+    """
+    if isinstance(obj, Tensor):
+        return _asarray_tensor(obj, dtype, device, copy)
+    if type(obj) in (list, tuple) and _holds_tensor(obj):
+        from .ops.shape import stack
+
+        parts = [asarray(o, dtype=dtype, device=device) for o in obj]
+        return stack(parts)
+    b = _backend.current()
+    device = check_device("asarray", b, device)
+    if dtype is None and not hasattr(obj, "dtype") and has_complex(obj):
+        dtype = default_complex()
+    if copy is False:
+        arr = b.asarray(obj, dtype=dtype, copy=False)  # a ValueError when it would need a copy
+    else:
+        arr = to_array(obj, dtype, b, copy=copy)
+    if device is not None and arr.device != device:
+        if copy is False:
+            raise ValueError(f"asarray: moving the data to device {device!r} needs a copy, but copy=False was given")
+        arr = b.xp.asarray(arr, device=device, copy=True)
+    return Tensor._make(arr, b)
+
+
+def _holds_tensor(obj: Any) -> bool:
+    return any(isinstance(o, Tensor) or (type(o) in (list, tuple) and _holds_tensor(o)) for o in obj)
+
+
+def _asarray_tensor(t: Tensor, dtype: Any, device: Any, copy: bool | None) -> Tensor:
+    b = t._backend
+    device = check_device("asarray", b, device)
+    moves = device is not None and device != t.device
+    changes = dtype is not None and b.dtype(dtype) != t.dtype
+    if copy is False and (moves or changes):
+        raise ValueError(f"asarray: converting a {t.dtype} tensor on {t.device} to dtype={dtype}, device={device} "
+                         "needs a copy, but copy=False was given")
+    if changes:
+        return astype(t, dtype, device=device)
+    if moves or copy:
+        return Copy.apply(t, device=device if moves else None)
+    return t
+
+
+def from_dlpack(x: Any, /, *, device: Any = None, copy: bool | None = None) -> Tensor:
+    """A tensor sharing the memory of ``x``, any object with ``__dlpack__`` (an array of any DLPack library).
+
+    A Tensor gives a new tensor over the same data, outside the graph (as
+    :meth:`Tensor.detach`). Other arrays land on the current backend, shared
+    when its library can read them in place, copied when ``copy=True`` (or
+    when they must change library and ``copy`` is not False).
+
+    >>> import numpy as np, xpgrad
+    >>> a = np.arange(3.0)
+    >>> xpgrad.from_dlpack(a).tolist()
+    [0.0, 1.0, 2.0]
+    """
+    if isinstance(x, Tensor):
+        if copy:
+            return Tensor._make(x._backend.xp.asarray(x.data, copy=True), x._backend)
+        return Tensor._make(x.data, x._backend)
+    if not hasattr(x, "__dlpack__"):
+        raise TypeError(f"from_dlpack: x must support the DLPack protocol (__dlpack__), got {type(x).__name__}; "
+                        "use xpgrad.asarray for other data")
+    b = _backend.current()
+    device = check_device("from_dlpack", b, device)
+    if b.owns(x):
+        arr = x if not copy else b.xp.asarray(x, copy=True)
+    else:
+        try:
+            arr = b.xp.from_dlpack(x, copy=copy)
+        except (TypeError, ValueError, BufferError, RuntimeError, AttributeError):
+            if copy is False:
+                raise
+            arr = b.asarray(x)
+    if device is not None and arr.device != device:
+        arr = b.xp.asarray(arr, device=device, copy=True)
+    return Tensor._make(arr, b)
+
+
 # (backend, dtype) pairs already found to hold numbers: as_tensor skips the dtype check for them, which
 # costs several times more than wrapping the array. The backend comes first so that comparing two keys
 # never compares dtypes of different libraries.
 _CHECKED: set = set()
-
-
-def full(shape, fill_value, dtype=None, requires_grad=False, backend=None) -> Tensor:
-    """A tensor of ``shape`` filled with ``fill_value`` (a float fill gives the default float dtype).
-
-    >>> import xpgrad
-    >>> xpgrad.full((2,), 7.0).tolist()
-    [7.0, 7.0]
-    """
-    b = _resolve(backend)
-    if dtype is None:
-        dtype = _backend.get_default_dtype() if has_float(fill_value) else (
-            "bool" if isinstance(fill_value, bool) else "int64")
-    t = Tensor._make(b.xp.full(_shape(shape), fill_value, dtype=b.dtype(dtype)), b)
-    return t.requires_grad_(True) if requires_grad else t
-
-
-def zeros(shape, dtype=None, requires_grad=False, backend=None) -> Tensor:
-    """A tensor of zeros (default float dtype).
-
-    >>> import xpgrad
-    >>> xpgrad.zeros((2, 3)).shape
-    (2, 3)
-    """
-    b = _resolve(backend)
-    t = Tensor._make(b.xp.zeros(_shape(shape), dtype=_float_dtype(b, dtype)), b)
-    return t.requires_grad_(True) if requires_grad else t
-
-
-def ones(shape, dtype=None, requires_grad=False, backend=None) -> Tensor:
-    """A tensor of ones (default float dtype).
-
-    >>> import xpgrad
-    >>> xpgrad.ones(3).tolist()
-    [1.0, 1.0, 1.0]
-    """
-    b = _resolve(backend)
-    t = Tensor._make(b.xp.ones(_shape(shape), dtype=_float_dtype(b, dtype)), b)
-    return t.requires_grad_(True) if requires_grad else t
-
-
-def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    """Zeros with the shape, dtype and backend of ``t``.
-
-    >>> import xpgrad
-    >>> xpgrad.zeros_like(xpgrad.ones((2,))).tolist()
-    [0.0, 0.0]
-    """
-    b = t._backend
-    out = Tensor._make(b.xp.zeros_like(t.data, dtype=None if dtype is None else b.dtype(dtype)), b)
-    return out.requires_grad_(True) if requires_grad else out
-
-
-def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    """Ones with the shape, dtype and backend of ``t``.
-
-    >>> import xpgrad
-    >>> xpgrad.ones_like(xpgrad.zeros((2,))).tolist()
-    [1.0, 1.0]
-    """
-    b = t._backend
-    out = Tensor._make(b.xp.ones_like(t.data, dtype=None if dtype is None else b.dtype(dtype)), b)
-    return out.requires_grad_(True) if requires_grad else out
-
-
-def arange(start, stop=None, step=1, dtype=None, backend=None) -> Tensor:
-    """Evenly spaced values in ``[start, stop)``, like :func:`numpy.arange`.
-
-    >>> import xpgrad
-    >>> xpgrad.arange(4).tolist()
-    [0, 1, 2, 3]
-    """
-    b = _resolve(backend)
-    if dtype is None:
-        dtype = _backend.get_default_dtype() if any(has_float(v) for v in (start, stop, step)) else "int64"
-    return Tensor._make(b.xp.arange(start, stop, step, dtype=b.dtype(dtype)), b)
 
 
 def randn(*shape, dtype=None, requires_grad=False, backend=None) -> Tensor:
