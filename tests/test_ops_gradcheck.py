@@ -360,12 +360,12 @@ def test_take_along_axis_broadcasts_indices_and_input(cpu_backend):
     check(lambda x: xpgrad.take_along_axis(x, ints(idx), axis=1), [t64(a)], np.take_along_axis(a, idx, axis=1))
 
 
-def test_clip_takes_tensor_bounds_as_constants(cpu_backend):
+def test_clip_takes_tensor_bounds(cpu_backend):
     x = t64(np.array([-2.0, 0.5, 2.0, -0.5]))
     lo, hi = t64(np.array([-1.0, 0.0, -1.0, 0.0])), t64(np.array(1.0))
     y = xpgrad.clip(x, min=lo, max=hi)
     np.testing.assert_array_equal(y.numpy(), [-1.0, 0.5, 1.0, 0.0])
     assert xpgrad.gradcheck(lambda t: xpgrad.clip(t, min=lo, max=hi), [x])
     other = "numpy" if cpu_backend != "numpy" else "array_api_strict"
-    with pytest.raises(ValueError, match="clip: min lives on backend"):
+    with pytest.raises(ValueError, match="Clip: arguments live on different backends"):
         xpgrad.clip(x, min=lo.to(other))
