@@ -47,13 +47,31 @@ def _graph_nodes(root):
             pctx = getattr(p, "_ctx", _SCALAR)
             if pctx is _SCALAR:
                 continue
-            if p._version > seq:  # changed after this node was recorded: was the array saved for backward?
-                _check_unchanged(ctx, p)
+            if p._version > seq:  # changed after this node was recorded: rebound, or changed in place?
+                p = _state_at(ctx, p)
+                pctx = p._ctx
             if pctx is not None and id(p) not in seen:
                 seen.add(id(p))
                 stack.append(p)
     nodes.sort(reverse=True)
     return nodes
+
+
+def _state_at(ctx, tensor):
+    """The state ``tensor`` had when ``ctx`` was recorded (an in-place operation on a graph rebinds a tensor).
+
+    A rebound tensor keeps its former states in ``_history`` as (sequence number of the change, state);
+    the node's parents are pointed at the right one, once. Then the saved-array check runs as before.
+    """
+    seq = ctx.seq
+    for changed_at, state in getattr(tensor, "_history", None) or ():
+        if changed_at > seq:
+            ctx.parents = tuple(state if q is tensor else q for q in ctx.parents)
+            tensor = state
+            break
+    if tensor._version > seq:
+        _check_unchanged(ctx, tensor)
+    return tensor
 
 
 _SCALAR = object()  # what a non-tensor argument of an op (a Python number) gives for its graph node
