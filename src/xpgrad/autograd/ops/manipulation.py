@@ -12,9 +12,10 @@ from typing import Any
 from ..function import Function
 from ..tensor import Tensor
 from . import arguments as _arg
-from .shape import reshape
+from .shape import Take, reshape
 
-__all__ = ["broadcast_arrays", "broadcast_to", "meshgrid", "tril", "triu"]
+__all__ = ["broadcast_arrays", "broadcast_to", "flip", "meshgrid", "moveaxis", "repeat", "roll", "tile", "tril", "triu",
+           "unstack"]
 
 
 class Tril(Function):
@@ -140,3 +141,185 @@ def meshgrid(*arrays: Tensor, indexing: str = "xy") -> list[Tensor]:
         view[positions[i]] = sizes[i]
         out.append(broadcast_to(reshape(t, tuple(view)), tuple(shape)))
     return out
+
+
+class Flip(Function):
+    @staticmethod
+    def forward(ctx, x, axis=None):
+        ctx.axis = axis
+        return ctx.xp.flip(x, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.xp.flip(g, axis=ctx.axis)
+
+
+def flip(x: Tensor, /, *, axis: int | tuple[int, ...] | None = None) -> Tensor:
+    """The entries in reverse order along ``axis`` (all axes when None): ``out[i] = x[n - 1 - i]``.
+
+    >>> import xpgrad
+    >>> xpgrad.flip(xpgrad.tensor([1.0, 2.0, 3.0])).tolist()
+    [3.0, 2.0, 1.0]
+    """
+    x = _arg.tensor("flip", x)
+    return Flip.apply(x, axis=_arg.axes("flip", axis, x.ndim))
+
+
+class MoveAxis(Function):
+    @staticmethod
+    def forward(ctx, x, source=(), destination=()):
+        ctx.source, ctx.destination = source, destination
+        return ctx.xp.moveaxis(x, source, destination)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.xp.moveaxis(g, ctx.destination, ctx.source)
+
+
+def moveaxis(x: Tensor, source: int | tuple[int, ...], destination: int | tuple[int, ...], /) -> Tensor:
+    """``x`` with axes ``source`` moved to positions ``destination`` (the other axes keep their order).
+
+    >>> import xpgrad
+    >>> xpgrad.moveaxis(xpgrad.zeros((2, 3, 4)), 0, -1).shape
+    (3, 4, 2)
+    """
+    x = _arg.tensor("moveaxis", x)
+    src = _arg.axes("moveaxis", source, x.ndim)
+    dst = _arg.axes("moveaxis", destination, x.ndim)
+    if len(src) != len(dst):
+        raise ValueError(f"moveaxis: source {source} and destination {destination} must name as many axes")
+    return MoveAxis.apply(x, source=src, destination=dst)
+
+
+class Roll(Function):
+    @staticmethod
+    def forward(ctx, x, shift=0, axis=None):
+        ctx.shift, ctx.axis = shift, axis
+        return ctx.xp.roll(x, shift, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        back = tuple(-s for s in ctx.shift) if isinstance(ctx.shift, tuple) else -ctx.shift
+        return ctx.xp.roll(g, back, axis=ctx.axis)
+
+
+def roll(x: Tensor, /, shift: int | tuple[int, ...], *, axis: int | tuple[int, ...] | None = None) -> Tensor:
+    """Entries shifted cyclically by ``shift`` along ``axis``: ``out[(i + shift) % n] = x[i]`` (flattened if None).
+
+    >>> import xpgrad
+    >>> xpgrad.roll(xpgrad.tensor([1.0, 2.0, 3.0]), 1).tolist()
+    [3.0, 1.0, 2.0]
+    """
+    x = _arg.tensor("roll", x)
+    if isinstance(shift, (tuple, list)):
+        shift = tuple(_arg.index("roll", s, "shift") for s in shift)
+    else:
+        shift = _arg.index("roll", shift, "shift")
+    if axis is not None:
+        axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+        axis = tuple(_arg.axis("roll", a, x.ndim) for a in axes)
+        if isinstance(shift, tuple) and len(shift) != len(axis):
+            raise ValueError(f"roll: shift {shift} and axis {axis} must have the same length")
+    elif isinstance(shift, tuple):
+        raise ValueError(f"roll: a tuple shift {shift} needs an axis tuple of the same length")
+    return Roll.apply(x, shift=shift, axis=axis)
+
+
+def repeat(x: Tensor, repeats: int | Tensor, /, *, axis: int | None = None) -> Tensor:
+    """Each entry repeated ``repeats`` times along ``axis`` (of the flattened ``x`` when None).
+
+    ``repeats`` is an int (the same count for every entry) or a 1-D integer
+    tensor (one count per entry along the axis). The gradient of an entry is
+    the sum over its copies.
+
+    >>> import xpgrad
+    >>> xpgrad.repeat(xpgrad.tensor([1.0, 2.0]), 2).tolist()
+    [1.0, 1.0, 2.0, 2.0]
+    """
+    x = _arg.tensor("repeat", x)
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    axis = _arg.axis("repeat", axis, x.ndim)
+    b, n = x._backend, x.shape[axis]
+    if isinstance(repeats, Tensor):
+        if not b.xp.isdtype(repeats.dtype, "integral") or repeats.ndim > 1:
+            raise TypeError(f"repeat: repeats must be an int or a 1-D integer tensor, got a {repeats.dtype} tensor "
+                            f"of shape {repeats.shape}")
+        counts = repeats.data
+        if repeats.ndim == 1 and repeats.shape[0] not in (1, n):
+            raise ValueError(f"repeat: repeats has {repeats.shape[0]} entries, but axis {axis} of x has {n}")
+    else:
+        counts = _arg.index("repeat", repeats, "repeats")
+    if (isinstance(counts, int) and counts < 0) or (not isinstance(counts, int) and b.on_host and counts.size
+                                                    and int(b.xp.min(counts)) < 0):
+        raise ValueError("repeat: repeats must be non-negative")
+    idx = b.xp.repeat(b.xp.arange(n, dtype=b.dtype("int64")), counts)
+    return Take.apply(x, Tensor._make(idx, b), axis=axis)
+
+
+class Tile(Function):
+    @staticmethod
+    def forward(ctx, x, reps=()):
+        ctx.shape, ctx.reps = x.shape, reps
+        return ctx.xp.tile(x, reps)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape = (1,) * (len(ctx.reps) - len(ctx.shape)) + tuple(ctx.shape)
+        reps = (1,) * (len(shape) - len(ctx.reps)) + tuple(ctx.reps)
+        split = tuple(d for r, s in zip(reps, shape, strict=True) for d in (r, s))  # axis i -> (reps[i], shape[i])
+        summed = ctx.xp.sum(ctx.xp.reshape(g, split), axis=tuple(range(0, len(split), 2)))
+        return ctx.xp.reshape(summed, ctx.shape)
+
+
+def tile(x: Tensor, repetitions: tuple[int, ...], /) -> Tensor:
+    """``x`` repeated as a whole ``repetitions[i]`` times along axis i: ``out[..., j, ...] = x[..., j % n, ...]``.
+
+    Shorter of ``x.ndim`` and ``len(repetitions)`` is padded with leading ones.
+
+    >>> import xpgrad
+    >>> xpgrad.tile(xpgrad.tensor([1.0, 2.0]), (2,)).tolist()
+    [1.0, 2.0, 1.0, 2.0]
+    """
+    x = _arg.tensor("tile", x)
+    if not isinstance(repetitions, (tuple, list)):
+        raise TypeError(f"tile: repetitions must be a tuple of ints, got {type(repetitions).__name__}")
+    reps = tuple(_arg.index("tile", r, "repetitions entry") for r in repetitions)
+    if any(r < 0 for r in reps):
+        raise ValueError(f"tile: repetitions must be non-negative, got {reps}")
+    return Tile.apply(x, reps=reps)
+
+
+class Select(Function):
+    """``x[..., i, ...]`` along ``axis``; the gradient is placed back between zeros."""
+
+    @staticmethod
+    def forward(ctx, x, index=0, axis=0):
+        ctx.shape, ctx.index, ctx.axis = x.shape, index, axis
+        key = (slice(None),) * axis + (index, Ellipsis)
+        return x[key]
+
+    @staticmethod
+    def backward(ctx, g):
+        xp, axis = ctx.xp, ctx.axis
+        parts = []
+        for n in (ctx.index, ctx.shape[axis] - ctx.index - 1):
+            if n:
+                shape = tuple(ctx.shape[:axis]) + (n,) + tuple(ctx.shape[axis + 1:])
+                parts.append(xp.zeros(shape, dtype=g.dtype, device=g.device))
+        parts.insert(1 if ctx.index else 0, xp.expand_dims(g, axis=axis))
+        return xp.concat(parts, axis=axis) if len(parts) > 1 else parts[0]
+
+
+def unstack(x: Tensor, /, *, axis: int = 0) -> tuple[Tensor, ...]:
+    """The slices of ``x`` along ``axis``, as a tuple: ``out[i] = x[..., i, ...]`` (the inverse of ``stack``).
+
+    >>> import xpgrad
+    >>> [t.tolist() for t in xpgrad.unstack(xpgrad.tensor([[1.0, 2.0], [3.0, 4.0]]))]
+    [[1.0, 2.0], [3.0, 4.0]]
+    """
+    x = _arg.tensor("unstack", x)
+    if x.ndim == 0:
+        raise ValueError("unstack: x must have at least one dimension, got a 0-d tensor")
+    axis = _arg.axis("unstack", axis, x.ndim)
+    return tuple(Select.apply(x, index=i, axis=axis) for i in range(x.shape[axis]))

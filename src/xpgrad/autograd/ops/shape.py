@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..function import Function
 from ..tensor import Tensor
 from . import arguments as _arg
@@ -12,9 +14,9 @@ __all__ = ["concat", "expand_dims", "permute_dims", "reshape", "squeeze", "stack
 
 class Reshape(Function):
     @staticmethod
-    def forward(ctx, x, shape=None):
+    def forward(ctx, x, shape=None, copy=None):
         ctx.shape = x.shape
-        return ctx.xp.reshape(x, shape)
+        return ctx.xp.reshape(x, shape) if copy is None else ctx.xp.reshape(x, shape, copy=copy)
 
     @staticmethod
     def backward(ctx, g):
@@ -103,6 +105,8 @@ class Take(Function):
     @staticmethod
     def backward(ctx, g):
         (indices,) = ctx.saved_tensors
+        n = ctx.shape[ctx.axis]
+        indices = ctx.xp.where(indices < 0, indices + n, indices)  # the portable scatter-add needs indices >= 0
         out = ctx.xp.zeros(ctx.shape, dtype=g.dtype)
         return ctx.backend.index_add(out, ctx.axis, indices, g), None
 
@@ -121,22 +125,30 @@ class TakeAlongAxis(Function):
         (indices,) = ctx.saved_tensors
         # x and indices broadcast against each other off the axis; the engine sums x's share back down.
         shape = list(g.shape)
-        shape[ctx.axis] = ctx.shape[ctx.axis]
+        shape[ctx.axis] = n = ctx.shape[ctx.axis]
+        indices = ctx.xp.where(indices < 0, indices + n, indices)  # the portable scatter-add needs indices >= 0
         out = ctx.xp.zeros(tuple(shape), dtype=g.dtype)
         return ctx.backend.add_along_axis(out, indices, g, ctx.axis), None
 
 
-def reshape(x, shape):
-    """The same elements in a new shape (one entry may be -1); the gradient is reshaped back.
+def reshape(x: Tensor, /, shape: tuple[int, ...], *, copy: bool | None = None) -> Tensor:
+    """The same elements, in row-major order, in a new shape (one entry may be -1); the gradient is reshaped back.
+
+    ``copy=True`` always copies, ``copy=False`` never does (an error when the
+    result cannot be a view), ``None`` copies only when needed.
 
     >>> import xpgrad
     >>> xpgrad.reshape(xpgrad.arange(6), (2, -1)).shape
     (2, 3)
     """
-    return Reshape.apply(_arg.tensor("reshape", x), shape=_arg.shape("reshape", shape))
+    x = _arg.tensor("reshape", x)
+    shape = _arg.shape("reshape", shape)
+    if copy is None:
+        return Reshape.apply(x, shape=shape)
+    return Reshape.apply(x, shape=shape, copy=bool(copy))
 
 
-def permute_dims(x, axes):
+def permute_dims(x: Tensor, /, axes: tuple[int, ...]) -> Tensor:
     """Reorder the axes; the gradient goes through the inverse permutation.
 
     >>> import xpgrad
@@ -152,7 +164,7 @@ def permute_dims(x, axes):
     return PermuteDims.apply(x, axes=axes)
 
 
-def expand_dims(x, axis=0):
+def expand_dims(x: Tensor, /, axis: int = 0) -> Tensor:
     """Insert an axis of length one at ``axis``.
 
     >>> import xpgrad
@@ -163,7 +175,7 @@ def expand_dims(x, axis=0):
     return ExpandDims.apply(x, axis=_arg.axis("expand_dims", axis, x.ndim, new=True))
 
 
-def squeeze(x, axis):
+def squeeze(x: Tensor, /, axis: int | tuple[int, ...]) -> Tensor:
     """Remove axes of length one (``axis`` is an int or tuple, as in the array API).
 
     >>> import xpgrad
@@ -178,14 +190,18 @@ def squeeze(x, axis):
     return Squeeze.apply(x, axis=picked)
 
 
-def concat(tensors, axis=0):
-    """Join tensors along an existing axis; each input gets its slice of the gradient.
+def concat(arrays: tuple[Tensor, ...] | list[Tensor], /, *, axis: int | None = 0) -> Tensor:
+    """Join tensors along an existing axis (``axis=None``: flattened, end to end); each gets its slice of the gradient.
+
+    The dtypes are promoted as for arithmetic.
 
     >>> import xpgrad
     >>> xpgrad.concat([xpgrad.zeros((2, 1)), xpgrad.ones((2, 2))], axis=1).shape
     (2, 3)
     """
-    tensors = _arg.tensors("concat", tensors)
+    tensors = _arg.tensors("concat", arrays)
+    if axis is None:
+        return Concat.apply(*(reshape(t, (-1,)) for t in tensors), axis=0)
     ranks = {t.ndim for t in tensors}
     if len(ranks) > 1:
         raise ValueError(f"concat: the tensors have different numbers of dimensions "
@@ -193,14 +209,17 @@ def concat(tensors, axis=0):
     return Concat.apply(*tensors, axis=_arg.axis("concat", axis, tensors[0].ndim))
 
 
-def stack(tensors, axis=0):
-    """Join same-shaped tensors along a new axis.
+def stack(arrays: tuple[Tensor, ...] | list[Tensor], /, *, axis: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis: ``out[..., i, ...] = arrays[i]``.
 
     >>> import xpgrad
     >>> xpgrad.stack([xpgrad.zeros(3), xpgrad.ones(3)]).shape
     (2, 3)
     """
-    tensors = _arg.tensors("stack", tensors)
+    tensors = _arg.tensors("stack", arrays)
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: the tensors must share one shape, got {', '.join(str(t.shape) for t in tensors)}")
     return Stack.apply(*tensors, axis=_arg.axis("stack", axis, tensors[0].ndim, new=True))
 
 
@@ -214,9 +233,10 @@ def _index_array(x, indices, fname):
     return Tensor._make(arr, b)
 
 
-def take(x, indices, axis=0):
-    """Gather entries ``x[..., indices, ...]`` along ``axis`` (1-D integer indices).
+def take(x: Tensor, indices: Any, /, axis: int | None = None) -> Tensor:
+    """Gather entries ``out[..., j, ...] = x[..., indices[j], ...]`` along ``axis`` (1-D integer indices).
 
+    ``axis`` may be left out only for a 1-D ``x``.
     Repeated indices are allowed; their gradients are summed (scatter-add).
 
     >>> import xpgrad
@@ -227,7 +247,9 @@ def take(x, indices, axis=0):
     [1.0, 0.0, 2.0]
     """
     x = _arg.tensor("take", x)
-    axis = _arg.axis("take", axis, x.ndim)
+    if axis is None and x.ndim != 1:
+        raise TypeError(f"take: axis must be an integer for a {x.ndim}-D x (None is allowed only for 1-D x)")
+    axis = _arg.axis("take", 0 if axis is None else axis, x.ndim)
     idx = _index_array(x, indices, "take")
     n, xp = x.shape[axis], x.backend.xp
     if x.backend.on_host and idx.size and not -n <= int(xp.min(idx.data)) <= int(xp.max(idx.data)) < n:
@@ -238,7 +260,7 @@ def take(x, indices, axis=0):
     return Take.apply(x, idx, axis=axis)
 
 
-def take_along_axis(x, indices, axis=-1):
+def take_along_axis(x: Tensor, indices: Any, /, axis: int = -1) -> Tensor:
     """Pick one entry per position along ``axis``: ``out[i, j] = x[i, indices[i, j]]`` for axis=1.
 
     >>> import xpgrad
