@@ -1,15 +1,24 @@
-"""Linear algebra: matrix products and the fused affine map of a dense layer."""
+"""Linear algebra of the main namespace: matmul, matrix_transpose, tensordot, vecdot; the fused dense-layer map.
+
+The ``linalg`` extension's other functions live in ``linalg_ext.py``,
+``linalg_decompositions.py`` and ``linalg_norms.py``. Gradients with respect
+to complex inputs follow PyTorch's convention (conjugate Wirtinger): for
+C = A B, dA = dC Bᴴ and dB = Aᴴ dC.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..function import Function
+from . import arguments as _arg
+from .nondiff import conj as _conj
 
 if TYPE_CHECKING:
     from ..tensor import Tensor
 
-__all__ = ["linear", "matmul"]
+__all__ = ["linear", "matmul", "matrix_transpose", "tensordot", "vecdot"]
 
 
 class MatMul(Function):
@@ -27,6 +36,8 @@ class MatMul(Function):
         a, b = ctx.saved_tensors
         xp = ctx.xp
         na, nb = ctx.needs_input_grad
+        if ctx.backend.is_complex(a.dtype) or ctx.backend.is_complex(b.dtype):  # cached lookups: dA = g Bᴴ
+            a, b = _conj(ctx, a), _conj(ctx, b)
         if a.ndim == 1 and b.ndim == 1:  # dot product
             return (g * b if na else None), (g * a if nb else None)
         if a.ndim == 1:  # (n) @ (..., n, m) -> (..., m)
@@ -39,6 +50,66 @@ class MatMul(Function):
                 xp.sum(a * xp.expand_dims(g, axis=-1), axis=-2) if nb else None)
             return ga, gb
         return (g @ b.mT if na else None), (a.mT @ g if nb else None)
+
+
+class MatrixTranspose(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a.mT
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.mT
+
+
+class TensorDot(Function):
+    """Contraction over ``axes1`` of x1 and ``axes2`` of x2 (normalised, non-negative)."""
+
+    @staticmethod
+    def forward(ctx, a, b, axes1=(), axes2=()):
+        ctx.save_for_backward(a, b)
+        ctx.axes = axes1, axes2
+        return ctx.xp.tensordot(a, b, axes=(list(axes1), list(axes2)))
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        xp = ctx.xp
+        axes1, axes2 = ctx.axes
+        free1 = [i for i in range(a.ndim) if i not in axes1]
+        free2 = [i for i in range(b.ndim) if i not in axes2]
+        na, nb = ctx.needs_input_grad
+        ga = gb = None
+        # The contracted axes left in each product come in the other input's axis order.
+        if na:  # contract g's x2 part with conj(x2)'s free axes: axes come out as free1 + (axes1 in x2's order)
+            ga = xp.tensordot(g, _conj(ctx, b), axes=(list(range(len(free1), g.ndim)), free2))
+            ga = xp.permute_dims(ga, _inverse(free1 + [axes1[axes2.index(j)] for j in sorted(axes2)]))
+        if nb:  # contract conj(x1)'s free axes with g's x1 part: axes come out as (axes2 in x1's order) + free2
+            gb = xp.tensordot(_conj(ctx, a), g, axes=(free1, list(range(len(free1)))))
+            gb = xp.permute_dims(gb, _inverse([axes2[axes1.index(i)] for i in sorted(axes1)] + free2))
+        return ga, gb
+
+
+def _inverse(order: list[int]) -> tuple[int, ...]:
+    """The permutation that puts axes listed in ``order`` back in their original places."""
+    return tuple(order.index(i) for i in range(len(order)))
+
+
+class VecDot(Function):
+    """Σ_k conj(x1_k) x2_k along a negative ``axis``: d x1 = conj(g) x2, d x2 = x1 g."""
+
+    @staticmethod
+    def forward(ctx, a, b, axis=-1):
+        ctx.save_for_backward(a, b)
+        ctx.axis = axis
+        return ctx.xp.vecdot(a, b, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        g = ctx.xp.expand_dims(g, axis=ctx.axis)
+        na, nb = ctx.needs_input_grad
+        return (_conj(ctx, g) * b if na else None), (a * g if nb else None)
 
 
 class Linear(Function):
@@ -105,7 +176,7 @@ def _shape_error(x, w):
                      f"of shape {tuple(w.shape)} (out_features, in_features) expects {w.shape[1]}")
 
 
-def matmul(x1, x2):
+def matmul(x1: Tensor, x2: Tensor, /) -> Tensor:
     """Matrix product ``x1 @ x2`` (batched over leading axes, 1-D operands as in NumPy).
 
     For C = A B the gradients are dA = dC Bᵀ and dB = Aᵀ dC.
@@ -120,6 +191,79 @@ def matmul(x1, x2):
         if not hasattr(x, "shape"):  # a Tensor or a raw array; the standard's matmul takes no scalars
             raise TypeError(f"matmul: {name} must be a Tensor, got {type(x).__name__}; use multiply (*) for scalars")
     return MatMul.apply(x1, x2)
+
+
+def matrix_transpose(x: Tensor, /) -> Tensor:
+    """Swap the last two axes: ``y[..., i, j] = x[..., j, i]`` (the gradient is transposed back).
+
+    >>> import xpgrad
+    >>> xpgrad.matrix_transpose(xpgrad.tensor([[1.0, 2.0], [3.0, 4.0]])).tolist()
+    [[1.0, 3.0], [2.0, 4.0]]
+    """
+    x = _arg.tensor("matrix_transpose", x)
+    if x.ndim < 2:
+        raise ValueError(f"matrix_transpose: x must have at least 2 dimensions, got shape {tuple(x.shape)}; "
+                         "use x[:, None] or reshape to make a matrix")
+    return MatrixTranspose.apply(x)
+
+
+def tensordot(x1: Tensor, x2: Tensor, /, *, axes: int | tuple[Sequence[int], Sequence[int]] = 2) -> Tensor:
+    """Tensor contraction: ``y[free1, free2] = Σ_k x1[free1, k] x2[k, free2]`` over the paired ``axes``.
+
+    ``axes=N`` pairs the last N axes of ``x1`` with the first N of ``x2``;
+    ``axes=(axes1, axes2)`` pairs them explicitly. The gradient of each input
+    contracts ``g`` with the (conjugated) other input over its free axes.
+
+    >>> import xpgrad
+    >>> a = xpgrad.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> float(xpgrad.tensordot(a, a))  # Σ a_ij²
+    30.0
+    >>> xpgrad.tensordot(a, a, axes=([0], [1])).tolist()  # aᵀ aᵀ
+    [[7.0, 15.0], [10.0, 22.0]]
+    """
+    x1, x2 = _arg.tensor("tensordot", x1, "x1"), _arg.tensor("tensordot", x2, "x2")
+    if isinstance(axes, (tuple, list)) and len(axes) == 2 and all(isinstance(s, (tuple, list)) for s in axes):
+        axes1 = _arg.axes("tensordot", tuple(axes[0]), x1.ndim) if len(axes[0]) else ()
+        axes2 = _arg.axes("tensordot", tuple(axes[1]), x2.ndim) if len(axes[1]) else ()
+        if len(axes1) != len(axes2):
+            raise ValueError(f"tensordot: axes {axes!r} pairs {len(axes1)} axes of x1 with {len(axes2)} of x2; "
+                             "give two sequences of the same length")
+    elif isinstance(axes, (tuple, list)):
+        raise TypeError(f"tensordot: axes must be an int or a pair of sequences of ints, got {axes!r}")
+    else:
+        n = _arg.index("tensordot", axes, "axes")
+        if n < 0 or n > min(x1.ndim, x2.ndim):
+            raise ValueError(f"tensordot: axes={n} must be in [0, {min(x1.ndim, x2.ndim)}] for shapes "
+                             f"{tuple(x1.shape)} and {tuple(x2.shape)}")
+        axes1, axes2 = tuple(range(x1.ndim - n, x1.ndim)), tuple(range(n))
+    for i, j in zip(axes1, axes2, strict=True):
+        if x1.shape[i] != x2.shape[j]:
+            raise ValueError(f"tensordot: axis {i} of x1 (size {x1.shape[i]}) and axis {j} of x2 (size "
+                             f"{x2.shape[j]}) are contracted together and must have the same size")
+    return TensorDot.apply(x1, x2, axes1=axes1, axes2=axes2)
+
+
+def vecdot(x1: Tensor, x2: Tensor, /, *, axis: int = -1) -> Tensor:
+    """Dot product along ``axis``: ``y = Σ_k conj(x1_k) x2_k`` (other axes broadcast).
+
+    Gradients: dx1 = conj(g) x2 and dx2 = x1 g (x2 and x1 for real inputs).
+
+    >>> import xpgrad
+    >>> xpgrad.vecdot(xpgrad.tensor([[1.0, 2.0], [3.0, 4.0]]), xpgrad.tensor([1.0, 1.0])).tolist()
+    [3.0, 7.0]
+    """
+    x1, x2 = _arg.tensor("vecdot", x1, "x1"), _arg.tensor("vecdot", x2, "x2")
+    n = min(x1.ndim, x2.ndim)
+    a = _arg.index("vecdot", axis, "axis")
+    if a >= 0 and x1.ndim == x2.ndim:
+        a -= n
+    if not -n <= a <= -1 or n == 0:
+        raise ValueError(f"vecdot: axis {axis} must be in [-{n}, -1] for shapes {tuple(x1.shape)} and "
+                         f"{tuple(x2.shape)} (counted from the last axis)")
+    if x1.shape[a] != x2.shape[a]:
+        raise ValueError(f"vecdot: axis {axis} has size {x1.shape[a]} in x1 but {x2.shape[a]} in x2; the "
+                         "contracted axis must have the same size in both")
+    return VecDot.apply(x1, x2, axis=a)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:
