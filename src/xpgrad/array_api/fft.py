@@ -14,8 +14,22 @@ backend and record nothing.
 
 from __future__ import annotations
 
-from ..autograd.ops.fft import (fft, fftfreq, fftn, fftshift, hfft, ifft, ifftn, ifftshift, ihfft, irfft, irfftn,
-                                rfft, rfftfreq, rfftn)
+from ..autograd.ops import fft as _fft
+
+fft = _fft.fft
+ifft = _fft.ifft
+fftn = _fft.fftn
+ifftn = _fft.ifftn
+rfft = _fft.rfft
+irfft = _fft.irfft
+rfftn = _fft.rfftn
+irfftn = _fft.irfftn
+hfft = _fft.hfft
+ihfft = _fft.ihfft
+fftfreq = _fft.fftfreq
+rfftfreq = _fft.rfftfreq
+fftshift = _fft.fftshift
+ifftshift = _fft.ifftshift
 
 __all__ = ["fft", "fftfreq", "fftn", "fftshift", "hfft", "ifft", "ifftn", "ifftshift", "ihfft", "irfft", "irfftn",
            "rfft", "rfftfreq", "rfftn"]

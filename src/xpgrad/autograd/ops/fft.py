@@ -61,7 +61,7 @@ def _resize(xp: Any, a: Any, axis: int, size: int) -> Any:
 
 
 def _resize_all(xp: Any, a: Any, axes: tuple[int, ...], sizes: tuple[int, ...]) -> Any:
-    for axis, size in zip(axes, sizes):
+    for axis, size in zip(axes, sizes, strict=True):
         a = _resize(xp, a, axis, size)
     return a
 
@@ -179,8 +179,9 @@ def _many_axes(op: str, x: Tensor, s: Any, axes: Any, half: bool) -> tuple[tuple
         raise ValueError(f"{op}: needs at least one axis to transform, got axes={axes!r}")
     if s is not None and len(s) != len(ax):
         raise ValueError(f"{op}: s={tuple(s)} and axes={ax} must have the same length (one length per axis)")
-    sizes = [x.shape[a] for a in ax] if s is None else [x.shape[a] if _arg.index(op, v, "s entry") == -1
-                                                          else _length(op, v, "s entry") for a, v in zip(ax, s)]
+    lengths = (-1,) * len(ax) if s is None else s
+    sizes = [x.shape[a] if _arg.index(op, v, "s entry") == -1 else _length(op, v, "s entry")
+             for a, v in zip(ax, lengths, strict=True)]
     if half and (s is None or _arg.index(op, s[-1], "s entry") == -1):
         if sizes[-1] < 2:
             raise ValueError(f"{op}: x has {sizes[-1]} element along axis {ax[-1]}, so the default output length "

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ... import backend as _backend
+from ..filled import check_device
 from ..function import Function
 from ..tensor import Tensor
 from . import arguments as _arg
@@ -31,12 +32,7 @@ def _frequencies(op: str, n: Any, d: Any, dtype: Any, device: Any) -> Tensor:
     if not b.is_floating(dt):
         raise TypeError(f"{op}: dtype must be a real floating dtype (float32 or float64), got "
                         f"{_backend.dtype_name(dt)}")
-    if device is not None:
-        devices = tuple(b.xp.__array_namespace_info__().devices())
-        if not any(device == known for known in devices):
-            raise ValueError(f"{op}: device={device!r} is not a device of backend {b.name!r}; use one of "
-                             f"{', '.join(repr(k) for k in devices)} or device=None (the default device)")
-    out = getattr(b.xp.fft, op)(count, d=float(d), dtype=dt, device=device)
+    out = getattr(b.xp.fft, op)(count, d=float(d), dtype=dt, device=check_device(op, b, device))
     return Tensor._make(out, b)
 
 
@@ -80,11 +76,10 @@ class _Shift(Function):
 
 def _shift(op: str, x: Any, axes: Any, inverse: bool) -> Tensor:
     x = _arg.tensor(op, x)
-    if axes is not None and not isinstance(axes, Sequence) and not hasattr(axes, "__index__"):
+    if not (axes is None or isinstance(axes, (tuple, list)) or hasattr(axes, "__index__")):
         raise TypeError(f"{op}: axes must be None, an integer or a sequence of integers, got "
                         f"{type(axes).__name__} ({axes!r})")
-    ax = _arg.axes(op, axes if isinstance(axes, (tuple, list)) or axes is None else _arg.index(op, axes, "axes"),
-                   x.ndim)
+    ax = _arg.axes(op, axes, x.ndim)
     return _Shift.apply(x, axes=ax, inverse=inverse)
 
 
