@@ -162,7 +162,8 @@ def test_cumulative_needs_an_axis_beyond_one_dimension(xp):
 
 
 @SETTINGS
-@given(data=array_and_axis(min_side=2), n=st.integers(0, 2), ends=st.sampled_from(["none", "prepend", "append", "both"]))
+@given(data=array_and_axis(min_side=2), n=st.integers(0, 2),
+       ends=st.sampled_from(["none", "prepend", "append", "both"]))
 def test_diff_value_and_gradient(xp, grad_check, data, n, ends):
     a, axis, _ = data
     axis = -1 if axis is None else (axis[0] if isinstance(axis, tuple) else axis)
@@ -176,7 +177,7 @@ def test_diff_value_and_gradient(xp, grad_check, data, n, ends):
     got = xp.diff(t, axis=axis, n=n, **{k: xpgrad.tensor(v, dtype="float64") for k, v in kw.items()})
     np.testing.assert_allclose(np.asarray(got.tolist()), ref, rtol=1e-12, atol=1e-12)
     names = list(kw)
-    grad_check(lambda u, *ext: xp.diff(u, axis=axis, n=n, **dict(zip(names, ext))), a, *kw.values())
+    grad_check(lambda u, *ext: xp.diff(u, axis=axis, n=n, **dict(zip(names, ext, strict=True))), a, *kw.values())
 
 
 def test_diff_errors(xp):
