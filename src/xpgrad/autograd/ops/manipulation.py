@@ -87,7 +87,8 @@ def broadcast_to(x: Tensor, /, shape: tuple[int, ...]) -> Tensor:
     """
     x = _arg.tensor("broadcast_to", x)
     shape = _arg.shape("broadcast_to", shape)
-    if -1 in shape or len(shape) < x.ndim or _broadcast_shape("broadcast_to", [x.shape, shape]) != shape:
+    fits = all(d in (1, t) for d, t in zip(x.shape[::-1], shape[::-1], strict=False))
+    if -1 in shape or len(shape) < x.ndim or not fits:
         raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}; each axis of x must be 1 or "
                          "equal the target's trailing axes")
     if shape == x.shape:

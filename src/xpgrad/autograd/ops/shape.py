@@ -165,14 +165,18 @@ def permute_dims(x: Tensor, /, axes: tuple[int, ...]) -> Tensor:
 
 
 def expand_dims(x: Tensor, /, axis: int = 0) -> Tensor:
-    """Insert an axis of length one at ``axis``.
+    """Insert an axis of length one at ``axis`` (in ``[-x.ndim - 1, x.ndim]``; an IndexError otherwise).
 
     >>> import xpgrad
     >>> xpgrad.expand_dims(xpgrad.zeros(3), axis=0).shape
     (1, 3)
     """
     x = _arg.tensor("expand_dims", x)
-    return ExpandDims.apply(x, axis=_arg.axis("expand_dims", axis, x.ndim, new=True))
+    try:
+        axis = _arg.axis("expand_dims", axis, x.ndim, new=True)
+    except ValueError as e:  # the standard asks for an IndexError here
+        raise _arg.IndexOutOfRangeError(str(e)) from None
+    return ExpandDims.apply(x, axis=axis)
 
 
 def squeeze(x: Tensor, /, axis: int | tuple[int, ...]) -> Tensor:
