@@ -125,7 +125,16 @@ class _ZeroGrad(Function):
 class FloorDivide(_ZeroGrad):
     @staticmethod
     def forward(ctx, a, b):
-        return ctx.xp.floor_divide(a, b)
+        xp = ctx.xp
+        out = xp.floor_divide(a, b)
+        if not ctx.backend.is_floating(out.dtype):
+            return out
+        # Where an operand is infinite the standard asks for floor(x1 / x2) (inf // 2 is inf, -1 // inf is -0);
+        # NumPy pairs // with % there instead (nan, -1).
+        a = a if hasattr(a, "dtype") else xp.asarray(a, dtype=out.dtype)
+        b = b if hasattr(b, "dtype") else xp.asarray(b, dtype=out.dtype)
+        inf = xp.isinf(a) | xp.isinf(b)
+        return xp.where(inf, xp.floor(xp.where(inf, a, 0.0) / xp.where(inf, b, 1.0)), out)
 
 
 class NextAfter(_ZeroGrad):
