@@ -103,7 +103,26 @@ def can_cast(from_: Any, to: Any, /) -> bool:
     (True, False)
     """
     b = _backend_of((from_,))
-    return bool(b.xp.can_cast(_dtype_of(b, from_, "can_cast"), _dtype_of(b, to, "can_cast")))
+    src = _backend.dtype_name(_dtype_of(b, from_, "can_cast"))
+    dst = _backend.dtype_name(_dtype_of(b, to, "can_cast"))
+    return src == dst or dst in _SAFE.get(src, ())
+
+
+def _safe_targets() -> dict[str, tuple[str, ...]]:
+    """For each dtype, the other dtypes the standard's promotion rules can reach (no cross-kind int -> float)."""
+    ints = {"int8": 8, "int16": 16, "int32": 32, "int64": 64}
+    uints = {"uint8": 8, "uint16": 16, "uint32": 32, "uint64": 64}
+    out: dict[str, tuple[str, ...]] = {}
+    for n, bits in ints.items():
+        out[n] = tuple(m for m, k in ints.items() if k > bits)
+    for n, bits in uints.items():
+        out[n] = tuple(m for m, k in uints.items() if k > bits) + tuple(m for m, k in ints.items() if k > bits)
+    out.update({"float32": ("float64", "complex64", "complex128"), "float64": ("complex128",),
+                "complex64": ("complex128",)})
+    return out
+
+
+_SAFE = _safe_targets()
 
 
 class finfo_object(NamedTuple):
@@ -140,7 +159,7 @@ def finfo(type: Any, /) -> finfo_object:
     b = _backend_of((type,))
     dt = _dtype_of(b, type, "finfo")
     if not _inexact(b, dt):
-        raise ValueError(f"finfo: {dt} is not a floating dtype; use iinfo for integer dtypes")
+        raise ValueError(f"finfo: {_backend.dtype_name(dt)} is not a floating dtype; use iinfo for integer dtypes")
     info = b.xp.finfo(dt)
     real = b.dtype("float32" if _backend.dtype_name(dt) in ("float32", "complex64") else "float64")
     return finfo_object(int(info.bits), float(info.eps), float(info.max), float(info.min),
@@ -158,7 +177,7 @@ def iinfo(type: Any, /) -> iinfo_object:
     b = _backend_of((type,))
     dt = _dtype_of(b, type, "iinfo")
     if not b.xp.isdtype(dt, "integral"):
-        raise ValueError(f"iinfo: {dt} is not an integer dtype; use finfo for floating dtypes")
+        raise ValueError(f"iinfo: {_backend.dtype_name(dt)} is not an integer dtype; use finfo for floating dtypes")
     info = b.xp.iinfo(dt)
     return iinfo_object(int(info.bits), int(info.max), int(info.min), b.dtype(_backend.dtype_name(dt)))
 
