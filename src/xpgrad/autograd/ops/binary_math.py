@@ -70,11 +70,14 @@ class LogAddExp(Function):
         a, b, out = ctx.saved_tensors
         xp = ctx.xp
         na, nb = ctx.needs_input_grad
-        # The softmax weights e^(a - out), e^(b - out); the exponent is 0 where an input equals the result
-        # (this also avoids inf - inf when both inputs are infinite).
-        ga = g * xp.exp(xp.where(out == a, 0.0, a - out)) if na else None
-        gb = g * xp.exp(xp.where(out == b, 0.0, b - out)) if nb else None
-        return ga, gb
+        # The softmax weights e^(a - out), e^(b - out).
+        return (g * _weight(xp, a, out) if na else None), (g * _weight(xp, b, out) if nb else None)
+
+
+def _weight(xp, a, out):
+    """e^(a - out), with exponent 0 where ``a`` is the result (so inf - inf never happens: both inputs infinite)."""
+    top = out == a
+    return xp.exp(xp.where(top, 0.0, a - xp.where(top, 0.0, out)))
 
 
 class CopySign(Function):
