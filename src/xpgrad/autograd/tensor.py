@@ -349,11 +349,16 @@ class Tensor:
         self._refuse_export("DLPack export")
         kwargs = {k: v for k, v in (("stream", stream), ("max_version", max_version), ("dl_device", dl_device),
                                     ("copy", copy)) if v is not None}
-        return self.data.__dlpack__(**kwargs)
+        return self._as_array().__dlpack__(**kwargs)
 
     def __dlpack_device__(self):
         """The DLPack (device type, device id) of the data."""
-        return self.data.__dlpack_device__()
+        return self._as_array().__dlpack_device__()
+
+    def _as_array(self):
+        # NumPy returns a scalar (np.float32...) for some 0-d results; DLPack needs a 0-d array
+        data = self.data
+        return data if hasattr(data, "__dlpack__") else self._backend.xp.asarray(data)
 
     # -- conversions --------------------------------------------------------------------
     def item(self):

@@ -143,6 +143,14 @@ def _check_range(x: Tensor, parts: tuple) -> None:
             continue
         if k is None:
             continue
+        if _is_mask(x, k):
+            covered = tuple(shape[axis:axis + k.ndim])
+            if len(covered) < k.ndim or any(m not in (n, 0) for m, n in zip(k.shape, covered, strict=False)):
+                raise _arg.IndexOutOfRangeError(
+                    f"indexing: a boolean mask of shape {tuple(k.shape)} does not match the axes "
+                    f"{axis}..{axis + k.ndim - 1} of a tensor of shape {tuple(shape)} (they have shape {covered})")
+            axis += k.ndim
+            continue
         if axis >= len(shape):
             raise _arg.IndexOutOfRangeError(f"indexing: too many indices for a tensor of shape {tuple(shape)}")
         n = shape[axis]
@@ -152,9 +160,6 @@ def _check_range(x: Tensor, parts: tuple) -> None:
                     f"indexing: index {k} is out of range for axis {axis} of size {n} (shape {tuple(shape)}); "
                     f"valid: [{-n}, {n})")
         elif _is_array_part(k):
-            if _is_mask(x, k):
-                axis += k.ndim
-                continue
             if x._backend.on_host and k.size:
                 xp = x._backend.xp
                 lo, hi = int(xp.min(k)), int(xp.max(k))
@@ -173,8 +178,10 @@ def prepare(x: Tensor, key: Any) -> tuple[tuple, bool]:
     """The normalised, range-checked key and whether it is advanced (shared by getitem and setitem)."""
     parts, advanced = normalize_key(x, key)
     _check_range(x, parts)
-    if not advanced and Ellipsis not in parts and sum(k is not None for k in parts) < x.ndim:
-        parts = (*parts, Ellipsis)  # the standard wants every axis named; NumPy pads implicitly
+    if not advanced and Ellipsis not in parts:
+        # the standard wants every axis named (NumPy pads implicitly), and with a trailing ... NumPy returns a
+        # 0-d array rather than a scalar for a key that picks one element
+        parts = (*parts, Ellipsis)
     return parts, advanced
 
 

@@ -101,7 +101,10 @@ def inplace_operator(fn: Any, op: str) -> Any:
         if result.data.dtype != self.data.dtype or result.data.shape != self.data.shape:
             raise TypeError(f"{op}: the result has dtype {result.dtype} and shape {result.shape}, but an "
                             f"in-place operation must keep {self.dtype} and {self.shape}")
-        self.data[...] = result.data
+        if hasattr(self.data, "__setitem__"):
+            self.data[...] = result.data
+        else:  # a NumPy scalar (a NumPy function's result for 0-d input) cannot be written to: take the result
+            self.data = result.data
         self.bump_version()
         return self
 
@@ -146,5 +149,7 @@ def setitem(x: Tensor, key: Any, value: Any) -> None:
             raise TypeError(f"x[key] = value: value's dtype {data.dtype} does not fit the dtype {x.dtype} of x "
                             "without a wider dtype; cast value first (value.astype(x.dtype))")
         data = xp.astype(data, x.data.dtype)
+    if not hasattr(x.data, "__setitem__"):  # a NumPy scalar: make it a 0-d array first
+        x.data = x._backend.xp.asarray(x.data, copy=True)
     x.data[parts] = data
     x.bump_version()
