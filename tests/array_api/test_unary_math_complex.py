@@ -9,6 +9,8 @@ which central differences in x and y check.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -114,6 +116,15 @@ def test_sign_of_complex_zero_is_zero_with_zero_gradient(xp):
     xp.sum(xp.real(s)).backward()  # d/dx (x/|z|) = y²/|z|³, d/dy = -xy/|z|³
     np.testing.assert_allclose(to_numpy(x.grad), [0.0, 16 / 125])
     np.testing.assert_allclose(to_numpy(y.grad), [0.0, -12 / 125])
+
+
+def test_sign_of_signed_complex_zeros_is_plus_zero_without_a_warning(xp):
+    z = xpgrad.tensor([complex(-0.0, -0.0), complex(-0.0, 0.0), complex(0.0, -0.0)], dtype="complex128")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = xp.sign(z).numpy()
+    assert s.tolist() == [0j, 0j, 0j]
+    assert not np.signbit(s.real).any() and not np.signbit(s.imag).any()
 
 
 def test_complex64_stays_complex64(xp):

@@ -183,7 +183,12 @@ class Sign(Function):
 
     @staticmethod
     def forward(ctx, a):
-        out = ctx.xp.sign(a)
+        xp = ctx.xp
+        if _is_complex(ctx, a):  # z/|z| and +0 + 0j at zero (signed zeros included), without a 0/0 warning
+            zero = a == 0
+            out = xp.where(zero, 0j, a / xp.where(zero, 1.0, xp.abs(a)))
+        else:
+            out = xp.sign(a)
         ctx.save_for_backward(a, out)
         return out
 
