@@ -286,10 +286,10 @@ def test_comparison_across_backends_or_devices_is_an_error():
     import array_api_strict as aas
 
     strict = xpgrad.tensor([2.0], backend="array_api_strict")
-    with pytest.raises(ValueError, match=r"comparison <: .*'numpy'.*'array_api_strict'.*\.to\('numpy'\)"):
+    with pytest.raises(ValueError, match=r"less: .*'numpy'.*'array_api_strict'.*\.to\('numpy'\)"):
         _ = xpgrad.tensor([1.0]) < strict
     elsewhere = xpgrad.tensor(aas.asarray([1.0], device=aas.Device("device1")), backend="array_api_strict")
-    with pytest.raises(ValueError, match=r"comparison ==: .*device1.*CPU_DEVICE.*\.to\('array_api_strict'\)"):
+    with pytest.raises(ValueError, match=r"equal: .*device1.*CPU_DEVICE.*\.to\('array_api_strict'\)"):
         _ = elsewhere == strict
     assert (elsewhere.to("array_api_strict") < strict).numpy().tolist() == [True]
 
