@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backend import mixed_place_error
 from .ops import binary_math, dtypes, logical, manipulation, searching, sorting, statistics, unary_math
 from .ops import device as D
 from .ops import elementwise as E
@@ -38,14 +37,6 @@ def _family(name: str) -> Any:
         else:
             raise NotImplementedError(f"xpgrad has no function {name!r} yet (looked in the op family modules)")
     return fn
-
-
-def _has(name: str) -> bool:
-    try:
-        _family(name)
-    except NotImplementedError:
-        return False
-    return True
 
 
 def _method(name: str, doc: str | None = None) -> Any:
@@ -79,37 +70,6 @@ def _rbinary(name: str, symbol: str) -> Any:
         return _family(name)(other, self)
 
     method.__name__ = f"__r{symbol}__"
-    return method
-
-
-def _compare_raw(op, symbol):
-    label = f"comparison {symbol}"  # how the mixed-backend error names the op
-
-    def method(self, other):
-        if isinstance(other, Tensor):
-            if other._backend is not self._backend or (
-                    self._backend.multi_device and other.data.device != self.data.device):
-                raise mixed_place_error(label, (self._backend, self.data), (other._backend, other.data))
-            other = other.data
-        return Tensor._make(op(self.data, other), self._backend)
-
-    return method
-
-
-def _compare(name, op, symbol):
-    """A comparison operator: the family function ``name`` once it exists, the raw comparison until then."""
-    raw = _compare_raw(op, symbol)
-
-    def method(self, other):
-        if not _operand_ok(other):
-            return NotImplemented
-        fn = _FOUND.get(name)
-        if fn is None:
-            if name not in getattr(logical, "__all__", ()):
-                return raw(self, other)
-            fn = _family(name)
-        return fn(self, other)
-
     return method
 
 
@@ -197,14 +157,12 @@ _METHODS = {
     "__rshift__": _binary("bitwise_right_shift", "rshift"),
     "__rrshift__": _rbinary("bitwise_right_shift", "rshift"),
     "__neg__": E.negative, "__abs__": E.abs,
-    "__pos__": lambda self: _family("positive")(self) if _has("positive") else self,
+    "__pos__": lambda self: _family("positive")(self),
     "__invert__": lambda self: _family("bitwise_invert")(self),
     "__getitem__": I.getitem, "__setitem__": P.setitem,
-    "__lt__": _compare("less", lambda a, b: a < b, "<"), "__le__": _compare("less_equal", lambda a, b: a <= b, "<="),
-    "__gt__": _compare("greater", lambda a, b: a > b, ">"),
-    "__ge__": _compare("greater_equal", lambda a, b: a >= b, ">="),
-    "__eq__": _compare("equal", lambda a, b: a == b, "=="),
-    "__ne__": _compare("not_equal", lambda a, b: a != b, "!="),
+    "__lt__": _binary("less", "lt"), "__le__": _binary("less_equal", "le"),
+    "__gt__": _binary("greater", "gt"), "__ge__": _binary("greater_equal", "ge"),
+    "__eq__": _binary("equal", "eq"), "__ne__": _binary("not_equal", "ne"),
     "exp": E.exp, "log": E.log, "log1p": E.log1p, "sqrt": E.sqrt, "tanh": E.tanh, "abs": E.abs,
     "clip": E.clip, "maximum": E.maximum, "minimum": E.minimum,
     "sum": R.sum, "mean": R.mean, "max": R.max, "min": R.min, "logsumexp": R.logsumexp,
