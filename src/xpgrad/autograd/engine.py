@@ -109,7 +109,7 @@ def _initial_grad(root, grad):
             raise RuntimeError(
                 f"backward() without a gradient needs a tensor with one element; this one has shape {root.shape}. "
                 "Reduce it first (e.g. loss.sum() or loss.mean()) or pass grad= of the same shape.")
-        return b.xp.ones(root.data.shape, dtype=root.data.dtype)
+        return b.xp.ones_like(root.data)  # on the root's device, in its dtype
     g = grad.data if getattr(type(grad), "__xpgrad_tensor__", False) else b.asarray(grad, dtype=root.data.dtype)
     if tuple(g.shape) != root.shape:
         raise ValueError(f"backward(): grad has shape {tuple(g.shape)} but the tensor has shape {root.shape}")

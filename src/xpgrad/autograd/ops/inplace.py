@@ -49,6 +49,9 @@ def _dtype_kind(x: Tensor) -> int:
 
 def _check_operand(op: str, x: Tensor, other: Any) -> None:
     """Refuse an operand that would change ``x``'s dtype (the standard's in-place rule) or grow its shape."""
+    if op == "__itruediv__" and _dtype_kind(x) < 2:
+        raise TypeError(f"__itruediv__: an in-place operation keeps the dtype {x.dtype} of the left operand, and "
+                        "true division gives floats; use // (floor division) or x = x / y")
     if isinstance(other, Tensor):
         xp = x._backend.xp
         if other._backend is x._backend and xp.result_type(x.data.dtype, other.data.dtype) != x.data.dtype:
@@ -63,6 +66,13 @@ def _check_operand(op: str, x: Tensor, other: Any) -> None:
         raise TypeError(f"{op}: an in-place operation keeps the dtype {x.dtype} of the left operand; the Python "
                         f"{type(other).__name__} {other!r} would need a wider dtype. Cast the tensor first "
                         "(x = x.astype(...)) or compute out of place")
+
+
+def _check_result(op: str, x: Tensor, result: Tensor) -> None:
+    if result.data.dtype != x.data.dtype or result.data.shape != x.data.shape:
+        raise TypeError(f"{op}: an in-place operation keeps the dtype {x.dtype} and shape {x.shape} of the left "
+                        f"operand, but the result has dtype {result.dtype} and shape {result.shape}; compute it "
+                        "out of place (x = x op y)")
 
 
 def _rebind(x: Tensor, result: Tensor) -> None:
@@ -92,15 +102,11 @@ def inplace_operator(fn: Any, op: str) -> Any:
             if self._ctx is None and self.requires_grad:
                 raise _leaf_error(op, self)
             result = fn(self, other)
-            if result.data.dtype != self.data.dtype or result.data.shape != self.data.shape:
-                raise TypeError(f"{op}: the result has dtype {result.dtype} and shape {result.shape}, but an "
-                                f"in-place operation must keep {self.dtype} and {self.shape}")
+            _check_result(op, self, result)
             _rebind(self, result)
             return self
         result = fn(self, other)
-        if result.data.dtype != self.data.dtype or result.data.shape != self.data.shape:
-            raise TypeError(f"{op}: the result has dtype {result.dtype} and shape {result.shape}, but an "
-                            f"in-place operation must keep {self.dtype} and {self.shape}")
+        _check_result(op, self, result)
         if hasattr(self.data, "__setitem__"):
             self.data[...] = result.data
         else:  # a NumPy scalar (a NumPy function's result for 0-d input) cannot be written to: take the result
