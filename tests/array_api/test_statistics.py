@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -85,6 +87,16 @@ def test_std_gradient_is_zero_at_constant_rows(xp):
     g = np.asarray(host(x.grad).tolist())
     assert np.all(np.isfinite(g)) and g[0].tolist() == [0.0, 0.0, 0.0]
     np.testing.assert_allclose(g[1], [-0.5 / np.sqrt(2 / 3) / 1.5 * 1.0, 0.0, 0.5 / np.sqrt(2 / 3) / 1.5])
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+def test_no_degrees_of_freedom_give_nan_not_an_exception(xp, name):
+    x = xpgrad.tensor([1.0], dtype="float64", requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        y = getattr(xp, name)(x, correction=1)
+        y.backward()
+    assert np.isnan(host(y)) and np.isnan(host(x.grad)).all()
 
 
 @pytest.mark.parametrize("name", ["sum", "prod"])

@@ -47,7 +47,11 @@ class Var(Function):
             s = _expand(xp, out, ctx.shape, ctx.axes, ctx.keepdims)
             zero = s == 0
             return xp.where(zero, 0.0, g * centred / (ctx.dof * xp.where(zero, 1.0, s)))
-        return g * (2.0 / ctx.dof) * centred
+        return g * centred * 2.0 / ctx.dof  # array / dof: nan or inf (not an exception) when n <= correction
+
+
+class Std(Var):
+    """√var; the gradient is (x - mean) / ((n - correction) std), 0 where std is 0."""
 
 
 def _moments(name, x, axis, correction, keepdims, root):
@@ -57,7 +61,8 @@ def _moments(name, x, axis, correction, keepdims, root):
                         f"estimate), got {type(correction).__name__} ({correction!r})")
     if x.backend.is_complex(x.dtype):
         raise TypeError(f"{name}: x must have a real floating dtype, got {x.dtype}; take abs() or real() first")
-    return Var.apply(x, axes=_arg.axes(name, axis, x.ndim), correction=correction, keepdims=keepdims, root=root)
+    axes = _arg.axes(name, axis, x.ndim)
+    return (Std if root else Var).apply(x, axes=axes, correction=correction, keepdims=keepdims, root=root)
 
 
 def var(x: Tensor, /, axis: Axis = None, *, correction: int | float = 0.0, keepdims: bool = False) -> Tensor:
