@@ -192,6 +192,15 @@ def test_diff_value_and_gradient(xp, grad_check, data, n, ends):
     grad_check(lambda u, *ext: xp.diff(u, axis=axis, n=n, **dict(zip(names, ext, strict=True))), a, *kw.values())
 
 
+@pytest.mark.parametrize("n", [3, 4, 6])
+def test_diff_past_the_length_is_empty_with_zero_gradient(xp, n):
+    x = xpgrad.tensor([1.0, 4.0], dtype="float64", requires_grad=True)
+    y = xp.diff(x, n=n, prepend=xpgrad.tensor([0.5], dtype="float64"))
+    assert y.shape == (0,)
+    xp.sum(y).backward()
+    assert host(x.grad).tolist() == [0.0, 0.0]
+
+
 def test_diff_errors(xp):
     x = xpgrad.tensor(np.ones((2, 3)))
     with pytest.raises(ValueError, match="n must be >= 0"):

@@ -272,6 +272,8 @@ def diff(x: Tensor, /, axis: int = -1, *, n: int = 1, prepend: Tensor | None = N
         extra.append(p)
     if n == 0:  # as NumPy: nothing is differenced, and prepend/append are not used
         extra = [None, None]
+    # Past the length along axis the result stays empty (without slicing out of bounds, which the standard leaves open).
+    n = builtins.min(n, x.shape[axis] + builtins.sum(p.shape[axis] for p in extra if p is not None))
     return Diff.apply(x, extra[0], extra[1], axis=axis, n=n)
 
 
