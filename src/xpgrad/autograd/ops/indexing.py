@@ -17,6 +17,7 @@ from typing import Any
 from ..function import Function
 from ..tensor import Tensor
 from . import arguments as _arg
+from .shape import take as _take
 
 __all__ = ["getitem"]  # take/take_along_axis, the standard's indexing functions, live in shape.py
 
@@ -198,6 +199,10 @@ def getitem(x: Tensor, key: Any) -> Tensor:
     """
     parts, advanced = prepare(x, key)
     if advanced:
+        if len(parts) == 1 and parts[0].ndim == 1 and x.ndim > 1 and not _is_mask(x, parts[0]):
+            # rows by a 1-D integer array (an embedding lookup): take's scatter-add backward, and valid on
+            # backends that follow the standard's rule that integer arrays index every axis
+            return _take(x, Tensor._make(parts[0], x._backend), axis=0)
         return AdvancedGetItem.apply(x, key=parts)
     return GetItem.apply(x, key=parts)
 
