@@ -271,3 +271,12 @@ def test_errors(xp, case):
     t = xpgrad.tensor(np.ones((2, 3, 3)), dtype="float64")
     with pytest.raises((ValueError, TypeError), match=match):
         fn(xp, t)
+
+
+def test_trace_dtype_and_gradient_dtype(xp):
+    t = xpgrad.tensor([[1.0, 2.0], [3.0, 4.0]], dtype="float32", requires_grad=True)
+    out = xp.linalg.trace(t, dtype=xp.float64)
+    assert out.dtype == xp.float64 and float(out) == 5.0
+    out.backward()
+    assert t.grad.dtype == xp.float32
+    assert host(xpgrad.tensor(t.grad)).tolist() == [[1.0, 0.0], [0.0, 1.0]]
