@@ -26,11 +26,11 @@ class Info:
     __module__ = "xpgrad.array_api"
 
     def __init__(self) -> None:
-        self._backend = _backend.current()
-        self._info = _filled.namespace_info(self._backend)
+        self._lib_backend = _backend.current()
+        self._info = _filled.namespace_info(self._lib_backend)
 
     def __repr__(self) -> str:
-        return f"<xpgrad.array_api info for backend {self._backend.name!r}>"
+        return f"<xpgrad.array_api info for backend {self._lib_backend.name!r}>"
 
     def capabilities(self) -> dict[str, Any]:
         """Boolean indexing and data-dependent shapes are supported; the maximum rank is the backend's."""
@@ -40,19 +40,19 @@ class Info:
 
     def default_device(self) -> Any:
         """Where new arrays go: the backend's default device."""
-        return self._backend.default_device()
+        return self._lib_backend.default_device()
 
     def devices(self) -> list[Any]:
         """The backend's devices."""
         return list(self._info.devices())
 
     def _check(self, device: Any) -> None:
-        _filled.check_device("__array_namespace_info__", self._backend, device)
+        _filled.check_device("__array_namespace_info__", self._lib_backend, device)
 
     def default_dtypes(self, *, device: Any = None) -> dict[str, Any]:
         """xpgrad's default float (see :func:`xpgrad.set_default_dtype`), its complex match, and int64 indices."""
         self._check(device)
-        b = self._backend
+        b = self._lib_backend
         theirs = self._info.default_dtypes(device=device)
         integral, indexing = (b.dtype(_backend.dtype_name(theirs[k])) for k in ("integral", "indexing"))
         return {"real floating": b.dtype(_filled.default_float()),
@@ -68,7 +68,7 @@ class Info:
                 raise ValueError(f"dtypes: unknown kind {k!r}; use one of {', '.join(map(repr, _KIND_NAMES))}")
             names += [n for n in _KIND_NAMES[k] if n not in names]
         available = self._info.dtypes(device=device)
-        return {n: self._backend.dtype(n) for n in names if n in available}
+        return {n: self._lib_backend.dtype(n) for n in names if n in available}
 
 
 def __array_namespace_info__() -> Info:

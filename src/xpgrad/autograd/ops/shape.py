@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...backend import Backend as _Backend
 from ..function import Function
 from ..tensor import Tensor
 from . import arguments as _arg
@@ -105,8 +106,8 @@ class Take(Function):
     @staticmethod
     def backward(ctx, g):
         (indices,) = ctx.saved_tensors
-        n = ctx.shape[ctx.axis]
-        indices = ctx.xp.where(indices < 0, indices + n, indices)  # the portable scatter-add needs indices >= 0
+        if type(ctx.backend).index_add is _Backend.index_add:  # the portable scatter-add needs indices >= 0
+            indices = ctx.xp.where(indices < 0, indices + ctx.shape[ctx.axis], indices)
         out = ctx.xp.zeros(ctx.shape, dtype=g.dtype)
         return ctx.backend.index_add(out, ctx.axis, indices, g), None
 
@@ -125,8 +126,9 @@ class TakeAlongAxis(Function):
         (indices,) = ctx.saved_tensors
         # x and indices broadcast against each other off the axis; the engine sums x's share back down.
         shape = list(g.shape)
-        shape[ctx.axis] = n = ctx.shape[ctx.axis]
-        indices = ctx.xp.where(indices < 0, indices + n, indices)  # the portable scatter-add needs indices >= 0
+        shape[ctx.axis] = ctx.shape[ctx.axis]
+        if type(ctx.backend).add_along_axis is _Backend.add_along_axis:  # the portable one needs indices >= 0
+            indices = ctx.xp.where(indices < 0, indices + shape[ctx.axis], indices)
         out = ctx.xp.zeros(tuple(shape), dtype=g.dtype)
         return ctx.backend.add_along_axis(out, indices, g, ctx.axis), None
 
