@@ -35,7 +35,7 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, g):
-        out = ctx.xp.zeros(ctx.shape, dtype=g.dtype)
+        out = ctx.xp.zeros(ctx.shape, dtype=g.dtype, device=getattr(g, "device", None))
         out[ctx.key] = ctx.xp.reshape(g, ctx.picked_shape)  # basic indexing never repeats an element
         return out
 
@@ -57,8 +57,9 @@ class AdvancedGetItem(Function):
         for s in shape:
             n *= s
         # the flat position of every picked element: the same key applied to 0..n-1 laid out as x
-        flat = xp.reshape(xp.reshape(xp.arange(n, dtype=xp.int64), shape)[ctx.key], (-1,))
-        out = ctx.backend.index_add(xp.zeros((n,), dtype=g.dtype), 0, flat, xp.reshape(g, (-1,)))
+        device = getattr(g, "device", None)
+        flat = xp.reshape(xp.reshape(xp.arange(n, dtype=xp.int64, device=device), shape)[ctx.key], (-1,))
+        out = ctx.backend.index_add(xp.zeros((n,), dtype=g.dtype, device=device), 0, flat, xp.reshape(g, (-1,)))
         return xp.reshape(out, shape)
 
 
