@@ -144,6 +144,22 @@ def test_asarray_dtype_change_records_a_node_and_casts_the_gradient_back(xp):
     assert t.grad.dtype == xp.float32 and host(t.grad).tolist() == [5.0, 5.0]
 
 
+def test_moving_to_another_device_keeps_the_graph():
+    with xpgrad.use_backend("array_api_strict"):
+        xp = xpgrad.array_api
+        other = xp.__array_namespace_info__().devices()[1]
+        t = xpgrad.tensor([1.0, 2.0], dtype="float64", requires_grad=True)
+        u = xp.asarray(t, device=other)
+        assert u.device == other and u.requires_grad
+        xp.sum(u * xp.asarray([1.0, 3.0], dtype=xp.float64, device=other)).backward()
+        assert t.grad.device == t.device and host(t.grad).tolist() == [1.0, 3.0]
+
+
+def test_full_takes_numpy_scalars(xp):
+    assert xp.full(2, np.bool_(True)).dtype == xp.bool and xp.full(2, np.float64(0.5)).dtype == xp.float32
+    assert xp.full(2, np.int8(3)).dtype == xp.int64
+
+
 def test_asarray_copy_false_refuses_changes(xp):
     t = xpgrad.tensor([1.0, 2.0])
     with pytest.raises(ValueError, match="asarray: .* needs a copy, but copy=False"):

@@ -85,8 +85,15 @@ def _shape(op: str, shape: Any) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _python_scalar(value: Any) -> Any:
+    """A tensor's or NumPy scalar's value as a Python number (strict backends take only those)."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (bool, int, float, complex)) else value
+
+
 def _fill_dtype(fill_value: Any) -> str:
-    if isinstance(fill_value, bool):
+    kind = _backend.dtype_name(fill_value.dtype) if hasattr(fill_value, "dtype") else ""  # a NumPy scalar
+    fill_value = _python_scalar(fill_value)
+    if isinstance(fill_value, bool) or kind == "bool":
         return "bool"
     if isinstance(fill_value, complex):
         return default_complex()
@@ -152,8 +159,8 @@ def full(shape: int | tuple[int, ...], fill_value: bool | int | float | complex,
     True
     """
     b = _resolve(backend)
-    fill = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
-    dt = b.dtype(_fill_dtype(fill) if dtype is None else dtype)
+    fill = _python_scalar(fill_value)
+    dt = b.dtype(_fill_dtype(fill_value) if dtype is None else dtype)
     arr = b.xp.full(_shape("full", shape), fill, dtype=dt, device=check_device("full", b, device))
     return _leaf(arr, b, requires_grad)
 
@@ -209,7 +216,7 @@ def full_like(x: Tensor, /, fill_value: bool | int | float | complex, *, dtype: 
     [0.5, 0.5]
     """
     b, dt, dev = _like("full_like", x, dtype, device)
-    fill = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
+    fill = _python_scalar(fill_value)
     return _leaf(b.xp.full(x.shape, fill, dtype=dt, device=dev), b, requires_grad)
 
 
