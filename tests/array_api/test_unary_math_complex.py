@@ -127,6 +127,30 @@ def test_sign_of_signed_complex_zeros_is_plus_zero_without_a_warning(xp):
     assert not np.signbit(s.real).any() and not np.signbit(s.imag).any()
 
 
+INF, NAN = float("inf"), float("nan")
+EXPM1_CASES = [  # (z, expected) from the standard's special cases of expm1
+    (complex(0.0, 0.0), 0j), (complex(-0.0, 0.0), 0j), (complex(INF, 0.0), complex(INF, 0.0)),
+    (complex(-INF, 2.0), complex(-1.0, 0.0)), (complex(-INF, INF), complex(-1.0, 0.0)),
+    (complex(-INF, NAN), complex(-1.0, 0.0)), (complex(NAN, 0.0), complex(NAN, 0.0)),
+    (complex(INF, NAN), complex(INF, NAN)), (complex(1.0, NAN), complex(NAN, NAN)),
+]
+
+
+def test_complex_expm1_special_cases_and_accuracy_near_zero(xp):
+    z = xpgrad.tensor([c for c, _ in EXPM1_CASES], dtype="complex128")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # exp(inf) and NaN arithmetic in the far branch
+        got = xp.expm1(z).tolist()
+    for (c, want), out in zip(EXPM1_CASES, got, strict=True):
+        for part in ("real", "imag"):
+            w, o = getattr(want, part), getattr(out, part)
+            assert (np.isnan(w) and np.isnan(o)) or (w == o and np.signbit(w) == np.signbit(o)), (c, out)
+    small = np.array([1e-10 + 1e-10j, -3e-9 + 2e-12j, complex(1e-12, -0.0)])
+    series = small + small**2 / 2 + small**3 / 6
+    np.testing.assert_allclose(xp.expm1(xpgrad.tensor(small, dtype="complex128")).numpy(), series, rtol=1e-15)
+    assert np.signbit(xp.expm1(xpgrad.tensor([complex(1e-12, -0.0)])).numpy().imag[0])  # conj symmetry kept
+
+
 def test_complex64_stays_complex64(xp):
     z = xpgrad.tensor([0.5 + 0.25j], dtype="complex64")
     for name in [*HOLOMORPHIC, *OTHERS, "round"]:

@@ -32,13 +32,30 @@ class Expm1(Function):
 
     @staticmethod
     def forward(ctx, a):
-        out = ctx.xp.expm1(a)
+        out = _complex_expm1(ctx.xp, a) if _is_complex(ctx, a) else ctx.xp.expm1(a)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         return g * _conj(ctx, ctx.saved_tensors[0] + 1.0)  # d(eˣ - 1) = eˣ
+
+
+def _complex_expm1(xp, z):
+    """eᶻ - 1 for complex z = a + ib, accurate near 0 and with the standard's special cases.
+
+    Near 0 (|a|, |b| < 1): (expm1(a)·cos b - 2 sin²(b/2)) + i·eᵃ sin b, the parts put together exactly
+    (the sign of a zero imaginary part kept); elsewhere exp(z) - 1, whose infinities and NaNs follow C99's cexp.
+    """
+    a, b = xp.real(z), xp.imag(z)
+    near = (xp.abs(a) < 1.0) & (xp.abs(b) < 1.0)
+    a, b = xp.where(near, a, 0.0), xp.where(near, b, 0.0)
+    half = xp.sin(b / 2.0)
+    re = xp.expm1(a) * xp.cos(b) - 2.0 * half * half
+    im = xp.exp(a) * xp.sin(b)
+    parts = xp.astype(re, z.dtype) + xp.astype(xp.abs(im), z.dtype) * 1j  # (x + 0j)·1j would drop a -0 of im
+    parts = xp.where(xp.signbit(im), xp.conj(parts), parts)
+    return xp.where(near, parts, xp.exp(z) - 1.0)
 
 
 class Log2(Function):
