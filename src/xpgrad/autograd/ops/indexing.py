@@ -176,14 +176,42 @@ def _is_mask(x: Tensor, k: Any) -> bool:
     return _is_array_part(k) and x._backend.xp.isdtype(k.dtype, "bool")
 
 
+_BASIC = frozenset({int, slice, type(None), type(Ellipsis)})
+
+
+def _basic(shape: tuple, parts: tuple) -> tuple:
+    """The fast path of :func:`prepare` for keys of ints, slices, None and ``...``: range-check the ints."""
+    ndim = len(shape)
+    named = sum(1 for k in parts if k is not None and k is not Ellipsis)
+    if named > ndim:
+        raise _arg.IndexOutOfRangeError(f"indexing: too many indices ({named}) for a tensor of shape {shape}")
+    axis = 0
+    for k in parts:
+        if type(k) is int:
+            n = shape[axis]
+            if not -n <= k < n:
+                raise _arg.IndexOutOfRangeError(
+                    f"indexing: index {k} is out of range for axis {axis} of size {n} (shape {shape}); "
+                    f"valid: [{-n}, {n})")
+            axis += 1
+        elif k is Ellipsis:
+            axis += ndim - named
+        elif k is not None:
+            axis += 1
+    # the standard wants every axis named (NumPy pads implicitly), and with a trailing ... NumPy returns a
+    # 0-d array rather than a scalar for a key that picks one element
+    return parts if Ellipsis in parts else (*parts, Ellipsis)
+
+
 def prepare(x: Tensor, key: Any) -> tuple[tuple, bool]:
     """The normalised, range-checked key and whether it is advanced (shared by getitem and setitem)."""
+    parts = key if type(key) is tuple else (key,)
+    if all(type(k) in _BASIC for k in parts):
+        return _basic(tuple(x.data.shape), parts), False
     parts, advanced = normalize_key(x, key)
     _check_range(x, parts)
     if not advanced and Ellipsis not in parts:
-        # the standard wants every axis named (NumPy pads implicitly), and with a trailing ... NumPy returns a
-        # 0-d array rather than a scalar for a key that picks one element
-        parts = (*parts, Ellipsis)
+        parts = (*parts, Ellipsis)  # as in _basic
     return parts, advanced
 
 

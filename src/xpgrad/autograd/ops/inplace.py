@@ -36,15 +36,17 @@ def _leaf_error(op: str, x: Tensor) -> RuntimeError:
         "parameter update), or change a copy (y = x * 1, or xpgrad.asarray(x, copy=True)) instead")
 
 
+_KINDS: dict[Any, int] = {}  # dtype -> 0 bool, 1 integer, 2 real floating, 3 complex
+
+
 def _dtype_kind(x: Tensor) -> int:
-    b = x._backend
-    xp = b.xp
     dt = x.data.dtype
-    if xp.isdtype(dt, "bool"):
-        return 0
-    if xp.isdtype(dt, "integral"):
-        return 1
-    return 3 if b.is_complex(dt) else 2
+    kind = _KINDS.get(dt)
+    if kind is None:
+        b = x._backend
+        kind = 0 if b.xp.isdtype(dt, "bool") else 1 if b.xp.isdtype(dt, "integral") else 3 if b.is_complex(dt) else 2
+        _KINDS[dt] = kind
+    return kind
 
 
 def _check_operand(op: str, x: Tensor, other: Any) -> None:
