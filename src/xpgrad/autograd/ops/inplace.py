@@ -36,16 +36,17 @@ def _leaf_error(op: str, x: Tensor) -> RuntimeError:
         "parameter update), or change a copy (y = x * 1, or xpgrad.asarray(x, copy=True)) instead")
 
 
-_KINDS: dict[Any, int] = {}  # dtype -> 0 bool, 1 integer, 2 real floating, 3 complex
+_KINDS: dict[Any, int] = {}  # (backend name, dtype) -> 0 bool, 1 integer, 2 real floating, 3 complex
 
 
 def _dtype_kind(x: Tensor) -> int:
     dt = x.data.dtype
-    kind = _KINDS.get(dt)
+    key = (x._backend.name, dt)  # the name first: dtypes of different libraries are never compared
+    kind = _KINDS.get(key)
     if kind is None:
         b = x._backend
         kind = 0 if b.xp.isdtype(dt, "bool") else 1 if b.xp.isdtype(dt, "integral") else 3 if b.is_complex(dt) else 2
-        _KINDS[dt] = kind
+        _KINDS[key] = kind
     return kind
 
 
