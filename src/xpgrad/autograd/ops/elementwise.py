@@ -18,30 +18,18 @@ from __future__ import annotations
 
 import cmath
 import math
-import numbers
 from typing import Any
 
 from ..function import Function
 from ..tensor import Tensor
 from . import arguments as _arg
-from .elementwise_select import Clip, Maximum, Minimum, Where, clip, maximum, minimum, where
+from .elementwise_select import Clip, Maximum, Minimum, Where, clip, maximum, minimum, operand, where  # noqa: F401
 from .nondiff import conj as _conj
 
 __all__ = ["abs", "add", "clip", "divide", "exp", "log", "log1p", "maximum", "minimum", "multiply", "negative",
            "pow", "sqrt", "subtract", "tanh", "where"]
 
-# Re-exported op classes (activations and other modules use them directly).
-_REEXPORTED = (Clip, Maximum, Minimum, Where)
-
 Operand = Any  # a Tensor, a Python scalar (bool, int, float, complex) or a raw backend array
-_FAST = (Tensor, float, int, complex)
-
-
-def operand(op: str, x: Any, name: str) -> Any:
-    """``x`` if it is a Tensor, a Python or NumPy number (complex included) or a raw array; a TypeError otherwise."""
-    if isinstance(x, _FAST) or isinstance(x, numbers.Number):
-        return x
-    return _arg.operand(op, x, name)
 
 
 class Add(Function):

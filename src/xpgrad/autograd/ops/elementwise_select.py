@@ -20,7 +20,8 @@ Operand = Any  # a Tensor, a Python scalar or a raw backend array
 _FAST = (Tensor, float, int, complex)
 
 
-def _operand(op: str, x: Any, name: str) -> Any:
+def operand(op: str, x: Any, name: str) -> Any:
+    """``x`` if it is a Tensor, a Python or NumPy number (complex included) or a raw array; a TypeError otherwise."""
     if isinstance(x, _FAST) or isinstance(x, numbers.Number):
         return x
     return _arg.operand(op, x, name)
@@ -115,7 +116,7 @@ def maximum(x1: Operand, x2: Operand, /) -> Tensor:
     >>> xpgrad.maximum(xpgrad.tensor([-1.0, 2.0]), 0.0).tolist()
     [0.0, 2.0]
     """
-    return Maximum.apply(_operand("maximum", x1, "x1"), _operand("maximum", x2, "x2"))
+    return Maximum.apply(operand("maximum", x1, "x1"), operand("maximum", x2, "x2"))
 
 
 def minimum(x1: Operand, x2: Operand, /) -> Tensor:
@@ -125,7 +126,7 @@ def minimum(x1: Operand, x2: Operand, /) -> Tensor:
     >>> xpgrad.minimum(xpgrad.tensor([-1.0, 2.0]), 0.0).tolist()
     [-1.0, 0.0]
     """
-    return Minimum.apply(_operand("minimum", x1, "x1"), _operand("minimum", x2, "x2"))
+    return Minimum.apply(operand("minimum", x1, "x1"), operand("minimum", x2, "x2"))
 
 
 def clip(x: Tensor, /, min: Operand | None = None, max: Operand | None = None) -> Tensor:
@@ -167,7 +168,7 @@ def where(condition: Tensor, x1: Operand, x2: Operand, /) -> Tensor:
     if not condition.backend.xp.isdtype(condition.dtype, "bool"):
         raise TypeError(f"where: condition must be a boolean Tensor, got dtype {condition.dtype}; compare first, "
                         "e.g. where(x > 0, ...)")
-    x1, x2 = _operand("where", x1, "x1"), _operand("where", x2, "x2")
+    x1, x2 = operand("where", x1, "x1"), operand("where", x2, "x2")
     if isinstance(x1, numbers.Number) and isinstance(x2, numbers.Number):
         raise TypeError(f"where: at least one of x1 and x2 must be a Tensor, got {type(x1).__name__} and "
                         f"{type(x2).__name__}; make one a tensor, e.g. xpgrad.asarray({x1!r})")
