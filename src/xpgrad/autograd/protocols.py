@@ -87,17 +87,15 @@ class ArrayProtocols:
     def __array__(self, dtype=None, copy=None):
         """The data as a NumPy array (``np.asarray(t)``); refused for tensors that require grad."""
         self._refuse_export("np.asarray()")
-        import numpy as np
-
-        data = self.data
-        if isinstance(data, np.ndarray):
-            if copy is False and dtype is not None and np.dtype(dtype) != data.dtype:
+        if copy is False and not self._backend.on_host:
+            raise ValueError(f"np.asarray(t, copy=False): the data lives on the {self._backend.name} backend's "
+                             "device and cannot be shared with NumPy without a copy")
+        arr = self._backend.to_numpy(self.data)  # a view where the library allows it (NumPy: the array itself)
+        if dtype is not None and arr.dtype != dtype:
+            if copy is False:
                 raise ValueError("np.asarray(t, dtype=..., copy=False): a copy is needed to change the dtype")
-            return np.array(data, dtype=dtype, copy=copy)
-        if copy is False:
-            raise ValueError(f"np.asarray(t, copy=False): the data lives on the {self._backend.name} backend "
-                             "and cannot be shared with NumPy without a copy")
-        return np.asarray(_backend.to_numpy(data), dtype=dtype)
+            return arr.astype(dtype)
+        return arr.copy() if copy else arr
 
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
         """Export the data through DLPack (``np.from_dlpack(t)``); refused for tensors that require grad."""
