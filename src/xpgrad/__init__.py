@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 
+from . import array_api  # binds Tensor.__array_namespace__
+from .array_api import fft, linalg
 from .autograd import *  # noqa: F401,F403
 from .autograd import __all__ as _autograd_all
 from .backend import (
@@ -24,12 +26,10 @@ from .backend import (
     use_backend,
 )
 from .gradcheck import GradcheckError, gradcheck
-from . import array_api  # noqa: E402  (binds Tensor.__array_namespace__)
 
 # The standard's functions are xpgrad's own, as one object each (``xpgrad.sin is xpgrad.array_api.sin``).
 _STANDARD = [n for n in array_api._names.ALL_FUNCTIONS if n != "__array_namespace_info__" and hasattr(array_api, n)]
 globals().update({n: getattr(array_api, n) for n in _STANDARD})
-from .array_api import fft, linalg  # noqa: E402
 
 __version__ = "0.1.0"
 

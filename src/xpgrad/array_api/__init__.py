@@ -39,8 +39,8 @@ from ..autograd.ops import shape as _shape
 from ..autograd.ops import sorting as _sorting
 from ..autograd.ops import statistics as _statistics
 from ..autograd.ops import unary_math as _unary_math
-from . import _names, fft, linalg
-from ._info import __array_namespace_info__
+from . import _names, fft, linalg  # noqa: F401  (the extensions are attributes of the namespace)
+from ._info import __array_namespace_info__  # noqa: F401
 
 __array_api_version__ = _names.API_VERSION
 
@@ -94,4 +94,4 @@ def _array_namespace(self: _Tensor, /, *, api_version: str | None = None) -> Any
 
 
 # Bound here, as methods.py binds the operators: the namespace sits above the Tensor class.
-_Tensor.__array_namespace__ = _array_namespace  # type: ignore[attr-defined]
+_Tensor.__array_namespace__ = _array_namespace  # type: ignore[method-assign]

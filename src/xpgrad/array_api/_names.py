@@ -1,4 +1,4 @@
-"""The names the array API standard 2024.12 defines, by the spec's categories (checked against the namespace by tests)."""
+"""The names the array API standard 2024.12 defines, by the spec's categories."""
 
 from __future__ import annotations
 

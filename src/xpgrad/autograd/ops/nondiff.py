@@ -24,7 +24,8 @@ __all__ = ["call", "conj", "find_backend", "is_complex", "wrap"]
 
 def find_backend(op: str, args: Any) -> Any:
     """The backend of the tensors among ``args`` (flattening one level of lists/tuples); they must share it."""
-    backend = first = None
+    backend: Any = None
+    first: Any = None
     for a in args:
         items = a if type(a) in (list, tuple) else (a,)
         for t in items:
