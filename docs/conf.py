@@ -117,6 +117,9 @@ PUBLIC_MODULES = {
     "xpgrad.train": "api/train.md",
     "xpgrad.checkpoint": "api/train.md",
     "xpgrad.plot": "api/plot.md",
+    "xpgrad.array_api": "api/array_api.md",
+    "xpgrad.array_api.linalg": "api/array_api.md",
+    "xpgrad.array_api.fft": "api/array_api.md",
 }
 
 
@@ -176,8 +179,12 @@ def _check_api_complete(app, env, docnames):
             log.warning(f"{modname} is public but has no API page: create docs/{page} with an autosummary "
                         f"of its names (see docs/api/index.md)")
             continue
+        # Data (constants, dtypes) cannot be autosummarised: a mention as `name` on the page counts.
+        text = (srcdir / page).read_text(encoding="utf-8") if page else ""
         missing = []
         for name in public:
+            if f"`{name}`" in text:
+                continue
             try:
                 obj = getattr(mod, name)
             except Exception:

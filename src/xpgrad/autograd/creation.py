@@ -180,7 +180,7 @@ def from_dlpack(x: Any, /, *, device: Any = None, copy: bool | None = None) -> T
     """A tensor sharing the memory of ``x``, any object with ``__dlpack__`` (an array of any DLPack library).
 
     A Tensor gives a new tensor over the same data, outside the graph (as
-    :meth:`Tensor.detach`). Other arrays land on the current backend, shared
+    :meth:`~xpgrad.Tensor.detach`). Other arrays land on the current backend, shared
     when its library can read them in place, copied when ``copy=True`` (or
     when they must change library and ``copy`` is not False).
 

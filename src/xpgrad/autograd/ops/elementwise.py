@@ -358,7 +358,7 @@ def tanh(x: Tensor, /) -> Tensor:
 
 
 def abs(x: Tensor, /) -> Tensor:
-    """Elementwise absolute value ``|x|``; d/dx = sign(x) (0 at 0), and z/|z| for complex z.
+    """Elementwise absolute value ``|x|``; d/dx = sign(x) (0 at 0), and ``z/|z|`` for complex z.
 
     >>> import xpgrad
     >>> xpgrad.abs(xpgrad.tensor([-2.0, 3.0])).tolist()

@@ -102,9 +102,9 @@ class MatrixNorm(Function):
 
 def vector_norm(x: Tensor, /, *, axis: int | tuple[int, ...] | None = None, keepdims: bool = False,
                 ord: int | float = 2) -> Tensor:
-    """The p-norm ``(Σ |x_i|^p)^(1/p)`` over ``axis`` (all axes when None); ord inf/-inf: max/min |x_i|, 0: count.
+    """The p-norm ``(Σ |x_i|^p)^(1/p)`` over ``axis`` (all axes when None); ord inf/-inf: max/min ``|x_i|``, 0: count.
 
-    Gradient: g · sgn(x) · (|x|/‖x‖)^(p-1) (x/‖x‖ for p = 2, 0 at x = 0),
+    Gradient: ``g · sgn(x) · (|x|/‖x‖)^(p-1)`` (x/‖x‖ for p = 2, 0 at x = 0),
     ties of the max/min norms share the gradient, ord=0 gives zeros.
 
     >>> import xpgrad
@@ -124,8 +124,8 @@ _MATRIX_ORDS = ("fro", "nuc", 1, -1, 2, -2, math.inf, -math.inf)
 
 
 def matrix_norm(x: Tensor, /, *, keepdims: bool = False, ord: int | float | str | None = "fro") -> Tensor:
-    """A norm of each matrix: 'fro' √(Σ|a_ij|²), 'nuc' Σσ, 2/-2 largest/smallest σ, 1/-1 max/min column
-    sum of |a_ij|, inf/-inf max/min row sum.
+    """A norm of each matrix: 'fro' ``√(Σ|a_ij|²)``, 'nuc' Σσ, 2/-2 largest/smallest σ, 1/-1 max/min column
+    sum of ``|a_ij|``, inf/-inf max/min row sum.
 
     Gradients: 'fro' g·A/‖A‖; σ-based norms through the SVD (u vᴴ per σ,
     distinct singular values); 1/inf norms g·sgn(A) on the winning column/row.

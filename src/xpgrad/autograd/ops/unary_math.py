@@ -367,10 +367,10 @@ def round(x: Tensor, /) -> Tensor:
 
 
 def sign(x: Tensor, /) -> Tensor:
-    """Elementwise sign: -1, 0 or 1 for real x (gradient 0); z/|z| for complex z (0 at 0).
+    """Elementwise sign: -1, 0 or 1 for real x (gradient 0); ``z/|z|`` for complex z (0 at 0).
 
-    For complex inputs the gradient is the true one of z/|z| (PyTorch's
-    ``sgn``): (g - sign(z)²·conj(g)) / (2|z|), taken as 0 at z = 0.
+    For complex inputs the gradient is the true one of ``z/|z|`` (PyTorch's
+    ``sgn``): ``(g - sign(z)²·conj(g)) / (2|z|)``, taken as 0 at z = 0.
 
     >>> import xpgrad
     >>> xpgrad.sign(xpgrad.tensor([-2.0, 0.0, 3.0])).tolist()
