@@ -8,6 +8,9 @@ import xpgrad
 from xpgrad import backend as B
 
 os.environ.setdefault("XPGRAD_DISABLE_PLUGIN_AUTOLOAD", "")
+# SciPy reads this once, at its first import: set before any test (or doctest) imports it, so the
+# interop guide's examples dispatch to xpgrad.array_api whatever the test order.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 try:
     import array_api_strict
