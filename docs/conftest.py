@@ -9,6 +9,7 @@ import xpgrad
 from xpgrad import backend as B
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # pages that plot must not need a display
+os.environ.setdefault("SCIPY_ARRAY_API", "1")  # read at SciPy's first import; the interop guide needs it
 
 try:
     import array_api_strict
