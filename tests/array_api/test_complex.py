@@ -125,3 +125,18 @@ def test_imaginary_part_of_dc_is_ignored_by_irfft(xp):
     xp.sum(y * xpgrad.tensor(np.arange(6.0), dtype="float64")).backward()
     assert host(b.grad)[0] == 0.0 and host(b.grad)[3] == 0.0
     assert np.all(host(b.grad)[1:3] != 0)
+
+
+def test_a_complex_leaf_requires_grad_and_gets_the_conjugate_wirtinger_gradient(xp):
+    # L = sum |z|^2 = sum x^2 + y^2, so dL/dx + i dL/dy = 2 z
+    z = xpgrad.tensor([1.0 + 2.0j, -0.5 + 0.25j], dtype="complex128", requires_grad=True)
+    xp.sum(xp.real(z * xp.conj(z))).backward()
+    np.testing.assert_allclose(np.asarray(z.grad), 2 * np.array([1.0 + 2.0j, -0.5 + 0.25j]), rtol=1e-12)
+    assert z.grad.dtype == z.dtype
+
+
+def test_backward_of_a_complex_output_needs_a_gradient(xp):
+    z = xpgrad.tensor([1.0 + 2.0j], dtype="complex128", requires_grad=True)
+    with pytest.raises(RuntimeError, match="needs a real output; this one is complex"):
+        xp.sum(z * z).backward()
+    assert xpgrad.tensor(2.0 - 1.0j, dtype="complex128").item() == 2.0 - 1.0j

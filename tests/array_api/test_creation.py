@@ -203,13 +203,26 @@ def test_asarray_of_a_list_of_tensors_stacks_them_in_the_graph(xp):
 
 def test_from_dlpack(xp):
     t = xpgrad.tensor([1.0, 2.0], requires_grad=True)
-    u = xp.from_dlpack(t)
+    with pytest.raises(RuntimeError, match=r"requires grad.*x\.detach\(\)"):
+        xp.from_dlpack(t)
+    u = xp.from_dlpack(t.detach())
     assert u.data is t.data and not u.requires_grad
+    assert xp.from_dlpack(t.detach(), copy=True).data is not t.data
     a = np.arange(4.0)
     out = xp.from_dlpack(a)
     assert out.backend is xpgrad.backend.current() and out.tolist() == [0.0, 1.0, 2.0, 3.0]
     with pytest.raises(TypeError, match="from_dlpack: x must support the DLPack protocol"):
         xp.from_dlpack([1.0])
+
+
+def test_from_dlpack_of_a_tensor_honours_device():
+    b = xpgrad.backend.resolve("array_api_strict")
+    other = b.xp.Device("device1")
+    t = xpgrad.tensor([1.0, 2.0], backend="array_api_strict")
+    moved = xpgrad.from_dlpack(t, device=other)
+    assert moved.device == other and moved.tolist() == [1.0, 2.0]
+    with pytest.raises(ValueError, match="needs a copy, but copy=False"):
+        xpgrad.from_dlpack(t, device=other, copy=False)
 
 
 ERRORS = {

@@ -180,7 +180,8 @@ def from_dlpack(x: Any, /, *, device: Any = None, copy: bool | None = None) -> T
     """A tensor sharing the memory of ``x``, any object with ``__dlpack__`` (an array of any DLPack library).
 
     A Tensor gives a new tensor over the same data, outside the graph (as
-    :meth:`~xpgrad.Tensor.detach`). Other arrays land on the current backend, shared
+    :meth:`~xpgrad.Tensor.detach`; one that requires grad is refused, as its
+    ``__dlpack__`` is). Other arrays land on the current backend, shared
     when its library can read them in place, copied when ``copy=True`` (or
     when they must change library and ``copy`` is not False).
 
@@ -190,9 +191,19 @@ def from_dlpack(x: Any, /, *, device: Any = None, copy: bool | None = None) -> T
     [0.0, 1.0, 2.0]
     """
     if isinstance(x, Tensor):
-        if copy:
-            return Tensor._make(x._backend.xp.asarray(x.data, copy=True), x._backend)
-        return Tensor._make(x.data, x._backend)
+        if x.requires_grad:  # as x.__dlpack__() does: the graph would be dropped unnoticed
+            raise RuntimeError("from_dlpack: the tensor requires grad, and DLPack carries no graph; pass "
+                               "x.detach() to share its data outside the graph (or use asarray to stay in it)")
+        xb = x._backend
+        device = check_device("from_dlpack", xb, device)
+        arr = x.data
+        if device is not None and arr.device != device:
+            if copy is False:
+                raise ValueError(f"from_dlpack: moving to device {device!r} needs a copy, but copy=False was given")
+            arr = xb.xp.asarray(arr, device=device, copy=True)
+        elif copy:
+            arr = xb.xp.asarray(arr, copy=True)
+        return Tensor._make(arr, xb)
     if not hasattr(x, "__dlpack__"):
         raise TypeError(f"from_dlpack: x must support the DLPack protocol (__dlpack__), got {type(x).__name__}; "
                         "use xpgrad.asarray for other data")

@@ -109,6 +109,10 @@ def _initial_grad(root, grad):
             raise RuntimeError(
                 f"backward() without a gradient needs a tensor with one element; this one has shape {root.shape}. "
                 "Reduce it first (e.g. loss.sum() or loss.mean()) or pass grad= of the same shape.")
+        if b.is_complex(root.data.dtype):
+            raise RuntimeError("backward() without a gradient needs a real output; this one is complex "
+                               f"({root.dtype}). Differentiate a real function of it, e.g. abs(z) or real(z), "
+                               "or pass grad=")
         return b.xp.ones_like(root.data)  # on the root's device, in its dtype
     g = grad.data if getattr(type(grad), "__xpgrad_tensor__", False) else b.asarray(grad, dtype=root.data.dtype)
     if tuple(g.shape) != root.shape:

@@ -280,7 +280,7 @@ class Tensor(ArrayProtocols):
 
     # -- conversions --------------------------------------------------------------------
     def item(self):
-        """The value of a one-element tensor as a Python number.
+        """The value of a one-element tensor as a Python number (bool, int, float or complex).
 
         >>> import xpgrad
         >>> xpgrad.tensor([[3.5]]).item()
@@ -292,6 +292,8 @@ class Tensor(ArrayProtocols):
         xp = self._backend.xp
         if xp.isdtype(x.dtype, "bool"):
             return bool(x)
+        if self._backend.is_complex(x.dtype):
+            return complex(x)
         return int(x) if xp.isdtype(x.dtype, "integral") else float(x)
 
     def numpy(self):
@@ -323,9 +325,10 @@ class Tensor(ArrayProtocols):
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Switch gradient tracking on (or off) for this leaf, in place; returns self."""
-        if requires_grad and not self._backend.is_floating(self.data.dtype):
-            raise TypeError(f"only floating-point tensors can require gradients; this one is {self.dtype}. "
-                            "Convert it first, e.g. tensor.astype('float32')")
+        b = self._backend
+        if requires_grad and not (b.is_floating(self.data.dtype) or b.is_complex(self.data.dtype)):
+            raise TypeError(f"only floating-point (real or complex) tensors can require gradients; this one is "
+                            f"{self.dtype}. Convert it first, e.g. tensor.astype('float32')")
         if not requires_grad and self._ctx is not None:
             raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; use .detach()")
         self.requires_grad = bool(requires_grad)
@@ -397,7 +400,7 @@ class Tensor(ArrayProtocols):
         if data is self.data:
             return self
         t = Tensor._make(data, target)
-        if self.requires_grad and target.is_floating(data.dtype):
+        if self.requires_grad and (target.is_floating(data.dtype) or target.is_complex(data.dtype)):
             t.requires_grad = True
         return t
 

@@ -264,7 +264,9 @@ class Backend:
         """
         xp = self.xp
         n = out.shape[axis]
-        onehot = xp.astype(xp.reshape(indices, (-1, 1)) == xp.arange(n, dtype=indices.dtype), values.dtype)
+        indices = xp.where(indices < 0, indices + n, indices)  # negative indices count from the end
+        grid = xp.arange(n, dtype=indices.dtype, device=indices.device)
+        onehot = xp.astype(xp.reshape(indices, (-1, 1)) == grid, values.dtype)
         moved = xp.moveaxis(values, axis, -1)  # (..., k)
         return out + xp.moveaxis(moved @ onehot, -1, axis)
 
@@ -272,7 +274,9 @@ class Backend:
         """Scatter-add counterpart of ``take_along_axis`` (duplicates summed); use the result."""
         xp = self.xp
         n = out.shape[axis]
-        hits = xp.expand_dims(indices, axis=-1) == xp.arange(n, dtype=indices.dtype)  # (..., k, ..., n)
+        indices = xp.where(indices < 0, indices + n, indices)
+        grid = xp.arange(n, dtype=indices.dtype, device=indices.device)
+        hits = xp.expand_dims(indices, axis=-1) == grid  # (..., k, ..., n)
         contrib = xp.sum(xp.astype(hits, values.dtype) * xp.expand_dims(values, axis=-1), axis=axis)
         return out + xp.moveaxis(contrib, -1, axis)
 

@@ -229,22 +229,6 @@ class Abs(Function):
         return g * xp.sign(a)  # subgradient 0 at 0
 
 
-class Cast(Function):
-    owns_grads = True
-
-    @staticmethod
-    def forward(ctx, a, dtype=None):
-        ctx.in_dtype = a.dtype
-        return ctx.xp.astype(a, dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        backend = ctx.backend
-        if backend.is_complex(g.dtype) and not backend.is_complex(ctx.in_dtype):
-            g = ctx.xp.real(g)  # a real input cast to complex gets the real part
-        return ctx.xp.astype(g, ctx.in_dtype)
-
-
 # -- public functions (array API names) -------------------------------------------------------
 
 def add(x1: Operand, x2: Operand, /) -> Tensor:

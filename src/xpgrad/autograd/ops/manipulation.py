@@ -254,7 +254,7 @@ def repeat(x: Tensor, repeats: int | Tensor, /, *, axis: int | None = None) -> T
     if (isinstance(counts, int) and counts < 0) or (not isinstance(counts, int) and b.on_host and counts.size
                                                     and int(b.xp.min(counts)) < 0):
         raise ValueError("repeat: repeats must be non-negative")
-    idx = b.xp.repeat(b.xp.arange(n, dtype=b.dtype("int64")), counts)
+    idx = b.xp.repeat(b.xp.arange(n, dtype=b.dtype("int64"), device=x.device), counts)
     return Take.apply(x, Tensor._make(idx, b), axis=axis)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...backend import Backend as _Backend
 from ..function import Function
 from ..tensor import Tensor
 from . import arguments as _arg
@@ -106,9 +105,7 @@ class Take(Function):
     @staticmethod
     def backward(ctx, g):
         (indices,) = ctx.saved_tensors
-        if type(ctx.backend).index_add is _Backend.index_add:  # the portable scatter-add needs indices >= 0
-            indices = ctx.xp.where(indices < 0, indices + ctx.shape[ctx.axis], indices)
-        out = ctx.xp.zeros(ctx.shape, dtype=g.dtype)
+        out = ctx.xp.zeros(ctx.shape, dtype=g.dtype, device=g.device)
         return ctx.backend.index_add(out, ctx.axis, indices, g), None
 
 
@@ -127,9 +124,7 @@ class TakeAlongAxis(Function):
         # x and indices broadcast against each other off the axis; the engine sums x's share back down.
         shape = list(g.shape)
         shape[ctx.axis] = ctx.shape[ctx.axis]
-        if type(ctx.backend).add_along_axis is _Backend.add_along_axis:  # the portable one needs indices >= 0
-            indices = ctx.xp.where(indices < 0, indices + shape[ctx.axis], indices)
-        out = ctx.xp.zeros(tuple(shape), dtype=g.dtype)
+        out = ctx.xp.zeros(tuple(shape), dtype=g.dtype, device=g.device)
         return ctx.backend.add_along_axis(out, indices, g, ctx.axis), None
 
 

@@ -67,7 +67,7 @@ def argsort(x: Tensor, /, axis: int = -1, *, descending: bool = False, stable: b
     """
     x, axis = _sort_args("argsort", x, axis)
     if x.ndim == 0:
-        return nondiff.wrap(x.backend.xp.zeros((), dtype=x.backend.xp.int64), x.backend)
+        return nondiff.wrap(x.backend.xp.zeros((), dtype=x.backend.xp.int64, device=x.device), x.backend)
     return nondiff.call("argsort", x, axis=axis, descending=bool(descending), stable=bool(stable))
 
 

@@ -155,10 +155,10 @@ def _cumprod_grad_with_zeros(ctx, x, g, axis):
     xp = ctx.xp
     x, g = xp.moveaxis(x, axis, -1), xp.moveaxis(g, axis, -1)
     n = x.shape[-1]
-    eye = xp.eye(n, dtype=xp.bool)
-    rows = xp.where(eye, xp.ones((), dtype=x.dtype), xp.expand_dims(x, axis=-2))  # rows[..., j, i]
+    eye = xp.eye(n, dtype=xp.bool, device=x.device)
+    rows = xp.where(eye, xp.ones((), dtype=x.dtype, device=x.device), xp.expand_dims(x, axis=-2))  # rows[..., j, i]
     table = xp.cumulative_prod(rows, axis=-1)  # table[..., j, k] = Π_{i≤k, i≠j} x_i
-    upper = xp.astype(xp.triu(xp.ones((n, n), dtype=xp.bool)), x.dtype)  # k ≥ j
+    upper = xp.astype(xp.triu(xp.ones((n, n), dtype=xp.bool, device=x.device)), x.dtype)  # k ≥ j
     grad = xp.sum(_conj(ctx, table) * upper * xp.expand_dims(g, axis=-2), axis=-1)
     return xp.moveaxis(grad, -1, axis)
 
@@ -228,7 +228,7 @@ class Diff(Function):
         xp = ctx.xp
         axis = ctx.axis
         for _ in range(ctx.n):  # adjoint of y_k = x_{k+1} - x_k: [0, g] - [g, 0]
-            pad = xp.zeros((*g.shape[:axis], 1, *g.shape[axis + 1:]), dtype=g.dtype)
+            pad = xp.zeros((*g.shape[:axis], 1, *g.shape[axis + 1:]), dtype=g.dtype, device=g.device)
             g = xp.concat([pad, g], axis=axis) - xp.concat([g, pad], axis=axis)
         p, m, _ = ctx.sizes
         grads = (_take(g, axis, 0, p) if p else None, _take(g, axis, p, p + m), _take(g, axis, p + m, None))
