@@ -211,7 +211,7 @@ def test_requires_grad_(backend):
     lambda: xpgrad.zeros(2, dtype="int64", requires_grad=True),
 ])
 def test_integer_and_bool_tensors_cannot_require_grad(cpu_backend, make):
-    with pytest.raises(TypeError, match=r"only floating-point \(real or complex\) tensors can require gradients.*astype"):
+    with pytest.raises(TypeError, match=r"only floating-point \(real or complex\) tensors can require grad.*astype"):
         make()
 
 
