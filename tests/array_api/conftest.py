@@ -16,9 +16,9 @@ import xpgrad
 CPU_BACKENDS = ["numpy", "array_api_strict"]
 
 
-@pytest.fixture(params=CPU_BACKENDS)
+@pytest.fixture(params=[*CPU_BACKENDS, pytest.param("cupy", marks=pytest.mark.gpu)])
 def xp(request):
-    """``xpgrad.array_api`` with ``request.param`` as the current backend."""
+    """``xpgrad.array_api`` with ``request.param`` as the current backend (CuPy where a GPU is usable)."""
     with xpgrad.use_backend(request.param):
         yield xpgrad.array_api
 
