@@ -136,3 +136,11 @@ def test_complex64_stays_complex64_with_a_python_complex(xp):
     z = xpgrad.tensor([1 + 1j], dtype="complex64")
     assert xp.multiply(z, 2j).dtype == xp.complex64
     assert xp.add(xpgrad.tensor([1.0], dtype="float32"), 1j).dtype == xp.complex64
+
+
+def test_complex_tanh_at_infinity_follows_the_standard(xp):
+    # tanh(±inf + iy) = ±1 + 0j for finite y > 0, whatever the sign of sin(2y) (NumPy gives -0j for y = 3)
+    z = xp.asarray(np.array([complex(np.inf, 3.0), complex(-np.inf, 3.0), complex(np.inf, 1.0)]))
+    out = np.asarray(xp.tanh(z).tolist())
+    np.testing.assert_array_equal(out.real, [1.0, -1.0, 1.0])
+    assert not np.signbit(out.imag).any()

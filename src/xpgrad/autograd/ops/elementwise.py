@@ -201,7 +201,12 @@ class Tanh(Function):
 
     @staticmethod
     def forward(ctx, a):
-        out = ctx.xp.tanh(a)
+        xp = ctx.xp
+        out = xp.tanh(a)
+        if ctx.backend.is_complex(out.dtype):
+            # tanh(±inf + iy) = ±1 + 0j for finite y > 0 (the standard); NumPy gives -0j when sin(2y) < 0
+            re, im = xp.real(a), xp.imag(a)
+            out = xp.where(xp.isinf(re) & xp.isfinite(im) & (im > 0), xp.astype(xp.sign(re), out.dtype), out)
         ctx.save_for_backward(out)
         return out
 
