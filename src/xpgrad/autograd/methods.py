@@ -3,8 +3,8 @@
 Kept apart from ``tensor.py`` so the ops (which need ``Tensor``) can be
 imported first and the class stays a small, readable core. The hot operators
 (``+``, ``*``, ``@``...) are bound to their functions directly; the others
-find the function of the standard's name among the op families at their first
-call (:func:`_family`), so each is defined once, in its family module.
+are the function of the standard's name found among the op families
+(:func:`_family`), so each is defined once, in its family module.
 """
 
 from __future__ import annotations
@@ -23,25 +23,21 @@ from .tensor import Tensor
 
 # Where the standard's functions live (searched in this order by name).
 _MODULES = (E, unary_math, binary_math, logical, R, statistics, searching, S, manipulation, sorting, L, dtypes, I)
-_FOUND: dict[str, Any] = {}
 
 
 def _family(name: str) -> Any:
-    """The op function called ``name`` in the family modules (cached once found)."""
-    fn = _FOUND.get(name)
-    if fn is None:
-        for module in _MODULES:
-            if name in getattr(module, "__all__", ()):
-                fn = _FOUND[name] = getattr(module, name)
-                break
-        else:
-            raise NotImplementedError(f"xpgrad has no function {name!r} yet (looked in the op family modules)")
-    return fn
+    """The op function called ``name`` in the family modules (looked up once, when the methods are bound)."""
+    for module in _MODULES:
+        if name in getattr(module, "__all__", ()):
+            return getattr(module, name)
+    raise LookupError(f"no op function {name!r} in the family modules {[m.__name__ for m in _MODULES]}")
 
 
 def _method(name: str, doc: str | None = None) -> Any:
+    fn = _family(name)
+
     def method(self, *args, **kwargs):
-        return _family(name)(self, *args, **kwargs)
+        return fn(self, *args, **kwargs)
 
     method.__name__ = name
     method.__doc__ = doc or f"``xpgrad.array_api.{name}(self, ...)`` as a method."
@@ -54,20 +50,24 @@ def _operand_ok(other: Any) -> bool:
 
 
 def _binary(name: str, symbol: str) -> Any:
+    fn = _family(name)
+
     def method(self, other):
         if not _operand_ok(other):
             return NotImplemented
-        return _family(name)(self, other)
+        return fn(self, other)
 
     method.__name__ = f"__{symbol}__"
     return method
 
 
 def _rbinary(name: str, symbol: str) -> Any:
+    fn = _family(name)
+
     def method(self, other):
         if not _operand_ok(other):
             return NotImplemented
-        return _family(name)(other, self)
+        return fn(other, self)
 
     method.__name__ = f"__r{symbol}__"
     return method
@@ -150,8 +150,8 @@ _METHODS = {
     "__rshift__": _binary("bitwise_right_shift", "rshift"),
     "__rrshift__": _rbinary("bitwise_right_shift", "rshift"),
     "__neg__": E.negative, "__abs__": E.abs,
-    "__pos__": lambda self: _family("positive")(self),
-    "__invert__": lambda self: _family("bitwise_invert")(self),
+    "__pos__": _family("positive"),
+    "__invert__": _family("bitwise_invert"),
     "__getitem__": I.getitem, "__setitem__": P.setitem,
     "__lt__": _binary("less", "lt"), "__le__": _binary("less_equal", "le"),
     "__gt__": _binary("greater", "gt"), "__ge__": _binary("greater_equal", "ge"),
