@@ -33,6 +33,8 @@ __all__ = ["Context", "Function", "enable_grad", "is_grad_enabled", "no_grad"]
 # gives a topological order without a recursive walk.
 _sequence = SEQUENCE
 _new = object.__new__
+# What an array library raises for inputs it refuses; re-raised naming the xpgrad op (see _op_error).
+LIBRARY_ERRORS = (ValueError, TypeError, IndexError, ArithmeticError, RuntimeError)
 _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("xpgrad_grad_enabled", default=True)
 
 
@@ -198,7 +200,7 @@ class Function(metaclass=FunctionMeta):
         ctx.needs_input_grad = needs
         try:  # free when nothing fails (Python 3.11's zero-cost exceptions)
             out = cls.forward(ctx, *arrays, **kwargs)
-        except (ValueError, TypeError, IndexError, ArithmeticError, RuntimeError) as e:
+        except LIBRARY_ERRORS as e:
             if _raised_by_xpgrad(e):
                 raise
             raise _op_error(cls, args, e) from e

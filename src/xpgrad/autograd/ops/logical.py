@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+from ..function import LIBRARY_ERRORS
 from ..tensor import Tensor
 from . import arguments as _arg
 from . import nondiff as _nd
@@ -37,13 +38,13 @@ def _binary(name: str, x1: Any, x2: Any) -> Tensor:
         if fast:
             try:
                 return _make(getattr(backend.xp, name)(x1.data, y), backend)
-            except Exception:  # noqa: BLE001 - redone below for an error that names the op and the inputs
+            except LIBRARY_ERRORS:  # redone below, for an error that names the op and the inputs
                 pass
     elif isinstance(x2, Tensor) and isinstance(x1, _SCALARS):
         backend = x2._backend
         try:
             return _make(getattr(backend.xp, name)(x1, x2.data), backend)
-        except Exception:  # noqa: BLE001
+        except LIBRARY_ERRORS:
             pass
     return _nd.call(name, _operand(name, x1, "x1"), _operand(name, x2, "x2"))
 
@@ -60,7 +61,7 @@ def _unary(name: str, x: Any) -> Tensor:
     if isinstance(x, Tensor):
         try:
             return _make(getattr(x._backend.xp, name)(x.data), x._backend)
-        except Exception:  # noqa: BLE001 - redone below for an error that names the op and the input
+        except LIBRARY_ERRORS:  # redone below, for an error that names the op and the input
             pass
     return _nd.call(name, _arg.tensor(name, x))
 

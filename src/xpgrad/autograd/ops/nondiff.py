@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...backend import mixed_place_error
-from ..function import _op_error, _raised_by_xpgrad
+from ..function import LIBRARY_ERRORS, _op_error, _raised_by_xpgrad
 from ..tensor import Tensor
 
 __all__ = ["call", "conj", "find_backend", "is_complex", "wrap"]
@@ -72,7 +72,7 @@ def call(name: str, *args: Any, op: str | None = None, **kwargs: Any) -> Any:
         kwargs["dtype"] = backend.dtype(kwargs["dtype"])
     try:
         out = getattr(backend.xp, name)(*(_unwrap(a) for a in args), **kwargs)
-    except (ValueError, TypeError, IndexError, ArithmeticError, RuntimeError) as e:
+    except LIBRARY_ERRORS as e:
         if _raised_by_xpgrad(e):
             raise
         raise _op_error(_Named(op), args, e) from e
