@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import tracing as _tracing
+
 if TYPE_CHECKING:  # the engine walks tensors but never makes them, so tensor.py can import it
     from .tensor import Tensor
 
-__all__ = ["backward", "unbroadcast"]
+__all__ = ["accumulate_leaf", "backward", "unbroadcast"]
 
 
 def unbroadcast(xp, grad, shape):
@@ -120,6 +122,32 @@ def _initial_grad(root, grad):
     return g
 
 
+def accumulate_leaf(xp, leaf, pg, fresh: bool) -> None:
+    """Add ``pg`` (already in the leaf's shape and dtype) to ``leaf.grad``.
+
+    ``.grad`` must be memory of the leaf's own, safe to update in place: ``pg`` may be a read-only
+    broadcast view or an array handed to another input too, unless ``fresh`` (the Function declares
+    ``owns_grads``, or the engine reduced it). A leaf in a flat buffer (:class:`xpgrad.FlatBuffer`)
+    has a gradient slot: the gradient is written there, so the optimizer can update every parameter
+    of the buffer in one call; a backward that computed straight into the slot costs no copy.
+    """
+    grad = leaf.grad
+    if grad is None:
+        slot = getattr(leaf, "_grad_slot", None)
+        if slot is not None:
+            if pg is not slot:
+                slot[...] = pg
+            leaf.grad = slot
+        elif fresh:
+            leaf.grad = pg
+        else:
+            leaf.grad = xp.astype(pg, leaf.data.dtype, copy=True)
+    elif grad is getattr(leaf, "_grad_slot", None):
+        grad += pg  # the slot is the leaf's own memory: accumulate in place
+    else:
+        leaf.grad = grad + pg
+
+
 def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
     """Apply the chain rule from ``root`` down to every leaf that requires grad.
 
@@ -130,8 +158,10 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
         raise RuntimeError("backward() on a tensor that does not require grad: no input of the computation "
                            "had requires_grad=True (or it ran under no_grad())")
     g0 = _initial_grad(root, grad)
+    if _tracing.active is not None:  # xpgrad.compile records the backward pass, which then runs as usual
+        _tracing.active.backward(root, grad, retain_graph)
     if root._ctx is None:
-        root.grad = root._backend.xp.astype(g0, root.data.dtype, copy=True) if root.grad is None else root.grad + g0
+        accumulate_leaf(root._backend.xp, root, g0, False)
         return
     xp = root._backend.xp
     grads = {id(root): g0}
@@ -161,16 +191,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
             if pg.dtype != parent.data.dtype:  # e.g. a real input of a complex op: its gradient is the real part
                 pg = _to_dtype(root._backend, pg, parent.data.dtype)  # a view when pg is a fresh complex array
             if parent._ctx is None:
-                # .grad must be the leaf's dtype and memory of its own, safe to update in place. pg may be
-                # promoted by an op that mixed float32 with float64, or (unless the Function declares
-                # owns_grads) be a read-only broadcast view or an array handed to another input too.
-                if parent.grad is None:
-                    if fresh and pg.dtype == parent.data.dtype:
-                        parent.grad = pg
-                    else:
-                        parent.grad = xp.astype(pg, parent.data.dtype, copy=True)
-                else:
-                    parent.grad = parent.grad + xp.astype(pg, parent.data.dtype, copy=False)
+                accumulate_leaf(xp, parent, pg, fresh)
             else:
                 key = id(parent)
                 prev = grads.get(key)

@@ -25,6 +25,7 @@ import functools
 import linecache
 
 from ..backend import mixed_place_error
+from . import tracing as _tracing
 from .tensor import SEQUENCE, Tensor
 
 __all__ = ["Context", "Function", "enable_grad", "is_grad_enabled", "no_grad"]
@@ -219,6 +220,8 @@ class Function(metaclass=FunctionMeta):
         else:
             result.requires_grad = False
             result._ctx = None
+        if _tracing.active is not None:  # xpgrad.compile is recording this step
+            _tracing.active.op(cls, ctx, args, kwargs, result)
         return result
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import backend as _backend
+from . import tracing as _tracing
 
 __all__ = ["ArrayProtocols"]
 
@@ -34,6 +35,7 @@ class ArrayProtocols:
 
     def _scalar(self, kind: str):
         """The one element of a 0-d (or one-element) tensor, as a backend 0-d array, for ``bool()``, ``int()``..."""
+        _tracing.host_read(self, f"{kind}()")
         if self.size != 1:
             raise TypeError(f"{kind}() of a tensor needs exactly one element, this one has shape {self.shape}; "
                             "reduce it first (e.g. with any(), all() or sum()) or index one element")
@@ -78,6 +80,7 @@ class ArrayProtocols:
         return int(x)
 
     def _refuse_export(self, how: str) -> None:
+        _tracing.host_read(self, how)
         if self.requires_grad:
             raise RuntimeError(
                 f"{how} of a tensor that requires grad would drop it from the graph silently (the gradient "

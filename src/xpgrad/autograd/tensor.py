@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import backend as _backend
 from .convert import to_array
+from . import tracing as _tracing
 from .engine import backward as _backward
 from .protocols import ArrayProtocols
 
@@ -57,7 +58,8 @@ class Tensor(ArrayProtocols):
     """
 
     # _history (set only once a tensor is rebound by an in-place operation on a graph): (seq, former state)
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_backend", "_version", "_history", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_backend", "_version", "_history", "_grad_slot",
+                 "__weakref__")
     __array_priority__ = 1000  # make ``ndarray + Tensor`` defer to Tensor.__radd__
     __xpgrad_tensor__ = True  # how the backend layer, which cannot import this class, recognises a Tensor
 
@@ -286,6 +288,7 @@ class Tensor(ArrayProtocols):
         >>> xpgrad.tensor([[3.5]]).item()
         3.5
         """
+        _tracing.host_read(self, "item()")
         if self.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
         x = self.data if self.data.ndim == 0 else self._backend.xp.reshape(self.data, ())
@@ -303,6 +306,7 @@ class Tensor(ArrayProtocols):
         >>> type(xpgrad.tensor([1.0]).numpy()).__name__
         'ndarray'
         """
+        _tracing.host_read(self, "numpy()")
         return _backend.to_numpy(self.data)
 
     def tolist(self):
@@ -359,6 +363,9 @@ class Tensor(ArrayProtocols):
 
     def bump_version(self) -> None:
         """Record that this tensor's array was changed in place (see :attr:`version`)."""
+        if _tracing.active is not None:
+            _tracing.poison(f"a tensor of shape {self.shape} was changed in place (bump_version, set_ or an "
+                            "in-place operation) outside a function marked xpgrad.run_eagerly")
         self._version = next(SEQUENCE)
 
     def set_(self, source: Any) -> Tensor:

@@ -255,6 +255,21 @@ class Backend:
         """
         return x * self.xp.astype(keep, x.dtype)
 
+    def matmul_into(self, a: Any, b: Any, out: Any) -> Any:
+        """``a @ b`` written into ``out`` (of the product's shape and dtype); returns ``out``.
+
+        Lets a backward write a gradient straight into a flat gradient slot; the
+        portable version computes the product and copies it, NumPy and CuPy
+        write it in place.
+        """
+        out[...] = a @ b
+        return out
+
+    def sum_rows_into(self, a: Any, out: Any) -> Any:
+        """``sum(a, axis=0)`` written into ``out``; returns ``out`` (see :meth:`matmul_into`)."""
+        out[...] = self.xp.sum(a, axis=0)
+        return out
+
     def index_add(self, out: Any, axis: int, indices: Any, values: Any) -> Any:
         """Return ``out`` with ``values[..., k, ...]`` added at ``out[..., indices[k], ...]`` along ``axis``.
 

@@ -75,6 +75,16 @@ class CupyBackend(Backend):
     def masked(self, x: Any, keep: Any) -> Any:
         return x * keep
 
+    def matmul_into(self, a: Any, b: Any, out: Any) -> Any:
+        import cupy
+
+        return cupy.matmul(a, b, out=out)
+
+    def sum_rows_into(self, a: Any, out: Any) -> Any:
+        import cupy
+
+        return cupy.sum(a, axis=0, out=out)
+
     def index_add(self, out: Any, axis: int, indices: Any, values: Any) -> Any:
         import cupyx
 

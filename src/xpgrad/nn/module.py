@@ -8,6 +8,7 @@ from typing import Any
 
 from .. import backend as xb
 from ..autograd.creation import as_tensor
+from ..autograd import tracing as _tracing
 from ..autograd.tensor import Tensor
 from .parameter import Parameter, check_float_dtype
 from .state import IncompatibleKeys, StateDictError, load_slots, move_slots
@@ -66,6 +67,8 @@ class Module:
         """
         if args:
             args = _prepare_inputs(self, args)
+        if _tracing.active is not None:  # xpgrad.compile: a replay must check this module's train/eval mode
+            _tracing.active.module(self)
         return self.forward(*args, **kwargs)
 
     def fuse_next(self, following: Module) -> Callable[[Any], Any] | None:

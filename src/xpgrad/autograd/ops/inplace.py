@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import tracing as _tracing
 from ..function import _grad_enabled
 from ..tensor import SEQUENCE, Tensor
 from . import indexing as _indexing
@@ -101,6 +102,7 @@ def inplace_operator(fn: Any, op: str) -> Any:
 
     def method(self: Tensor, other: Any) -> Tensor:
         _check_operand(op, self, other)
+        _tracing.poison(f"{op} changes a tensor in place")
         if _tracked(self, other):
             if self._ctx is None and self.requires_grad:
                 raise _leaf_error(op, self)
@@ -132,6 +134,7 @@ def setitem(x: Tensor, key: Any, value: Any) -> None:
     >>> x.tolist()
     [-1.0, 2.0, 2.0, -1.0]
     """
+    _tracing.poison("__setitem__ changes a tensor in place")
     parts, _ = _indexing.prepare(x, key)
     if isinstance(value, Tensor):
         if value._backend is not x._backend:

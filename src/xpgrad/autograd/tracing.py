@@ -1,0 +1,79 @@
+"""The recording switch that :func:`xpgrad.compile` turns on, and the hooks the engine calls.
+
+While a compiled step is traced, ``active`` holds the recorder (a
+``xpgrad.autograd.compiler.Trace``): ``Function.apply`` reports every op to it,
+``backward`` reports the backward pass, and whatever the recording cannot
+capture *poisons* it (reads a tensor's value on the host, changes a tensor in
+place): the step still runs eagerly with the right values, but that trace is
+thrown away and the step stays eager. Outside a trace ``active`` is None and
+every hook costs one attribute test.
+
+:func:`run_eagerly` marks Python functions that must run at every call of a
+compiled step instead of being recorded (an optimizer's ``step``, a
+schedule's ``step``, logging).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = ["active", "host_read", "poison", "run_eagerly"]
+
+#: The trace being recorded, or None (the usual case). Set only by the compiler.
+active: Any = None
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def poison(reason: str) -> None:
+    """Tell the trace being recorded (if any) that this step cannot be replayed, and why."""
+    if active is not None:
+        active.poison(reason)
+
+
+def host_read(tensor: Any, how: str) -> None:
+    """Called where a tensor's value leaves for the host (``item()``, ``float()``, ``numpy()``...)."""
+    if active is not None:
+        active.host_read(tensor, how)
+
+
+def run_eagerly(fn: F) -> F:
+    """Mark ``fn`` to run as plain Python at every call of a compiled step, never recorded into it.
+
+    Inside :func:`xpgrad.compile`, a step's tensor operations are recorded
+    once and replayed; a function marked this way is instead called again at
+    every replay, with the tensors of that call (so it sees this step's loss,
+    gradients and parameters). Optimizer and schedule ``step`` methods are
+    marked; mark your own logging or gradient surgery the same way. Tensors it
+    returns must not feed later operations of the step (the replay could not
+    know their values), and it should update parameters in place. Outside a
+    compiled step it is an ordinary call.
+
+    >>> import xpgrad
+    >>> seen = []
+    >>> @xpgrad.run_eagerly
+    ... def log(loss):
+    ...     seen.append(round(loss.item(), 3))
+    >>> @xpgrad.compile
+    ... def step(x):
+    ...     loss = (x * x).sum()
+    ...     log(loss)
+    ...     return loss
+    >>> for v in (1.0, 2.0, 3.0):
+    ...     _ = step(xpgrad.tensor([v]))
+    >>> seen
+    [1.0, 4.0, 9.0]
+    """
+    if getattr(fn, "__xpgrad_eager__", False):
+        return fn
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if active is None:
+            return fn(*args, **kwargs)
+        return active.eager_call(fn, args, kwargs)
+
+    wrapper.__xpgrad_eager__ = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
