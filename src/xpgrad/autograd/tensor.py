@@ -7,8 +7,8 @@ import operator
 from typing import TYPE_CHECKING, Any
 
 from .. import backend as _backend
-from .convert import to_array
 from . import tracing as _tracing
+from .convert import to_array
 from .engine import backward as _backward
 from .protocols import ArrayProtocols
 

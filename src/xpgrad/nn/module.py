@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import backend as xb
-from ..autograd.creation import as_tensor
 from ..autograd import tracing as _tracing
+from ..autograd.creation import as_tensor
 from ..autograd.tensor import Tensor
 from .parameter import Parameter, check_float_dtype
 from .state import IncompatibleKeys, StateDictError, load_slots, move_slots
