@@ -1,149 +1,121 @@
-"""Side-by-side timing of one MLP training step: xpgrad, hand-written NumPy and PyTorch.
+"""Side-by-side timing of one MLP training step: xpgrad eager and compiled, hand-written NumPy, JAX, PyTorch.
 
-Run ``python asv_benchmarks/compare.py`` (``--backend cupy`` for the GPU, ``--cases small deep``
-to pick cases). Every variant starts from the same weights and batch (float32), computes
-softmax cross-entropy and takes one plain SGD step. The timings are interleaved in one
-process, so background load hits every variant alike; the medians and ratios are printed,
-with the peak host memory of one step (``tracemalloc``) for xpgrad and the NumPy version.
+Run ``python asv_benchmarks/compare.py`` (``--cases small deep`` to pick cases, ``--one-core``
+to pin everything to one core with one BLAS thread, ``--sweep`` for the per-layer overhead,
+``--backend cupy`` on a GPU). Every variant starts from the same weights and batch (float32),
+computes softmax cross-entropy and takes one plain SGD step; before timing, the script checks
+that each variant's loss and weights after one and two steps match the hand-written step's.
+The timings are interleaved in one process, so background load hits every variant alike; the
+medians and their ratios to the hand-written step are printed, with peak host memory.
 
-The hand-written NumPy step is the lower bound for any NumPy-based engine: it knows the
-network, fuses what it likes and updates in place.
+The hand-written NumPy step is the lower bound for any engine that calls NumPy op by op: it
+knows the network, fuses what it likes and updates in place.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 
-CASES = {
-    "small": (64, [784, 100, 10]),
-    "medium": (256, [3072, 1024, 1024, 10]),
-    "deep": (32, [64] * 12 + [10]),
-}
-LR = 1e-3
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_variants import (  # noqa: E402
+    CASES,
+    make_problem,
+    numpy_step_fn,
+    problem,
+    variants,
+    xpgrad_step_fn,
+)
+
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+ONE_CORE_MARKER = "XPGRAD_COMPARE_ONE_CORE"
+TOLERANCE = 1e-4
 
 
-def make_problem(case, seed=0):
-    """Weights in PyTorch's (out, in) layout (C-ordered), biases, a batch and labels, all float32."""
-    n, sizes = CASES[case]
-    rng = np.random.default_rng(seed)
-    # Drawn as (in, out) and turned around, so the numbers are the ones earlier versions of this script used.
-    weights = [np.ascontiguousarray((rng.standard_normal((a, b)) * np.sqrt(2.0 / a)).astype(np.float32).T)
-               for a, b in zip(sizes, sizes[1:], strict=False)]
-    biases = [np.zeros(b, dtype=np.float32) for b in sizes[1:]]
-    x = rng.standard_normal((n, sizes[0])).astype(np.float32)
-    y = rng.integers(0, sizes[-1], n)
-    return weights, biases, x, y
+# --- one core -----------------------------------------------------------------------------------
+
+def one_core_env(environ, cpu):
+    """A copy of ``environ`` for a re-executed run on core ``cpu``: one BLAS/OpenMP thread, and the marker set.
+
+    The thread counts must be in the environment before NumPy loads its BLAS, which is
+    why ``--one-core`` re-executes the script instead of setting them in this process.
+    """
+    env = dict(environ)
+    env.update(dict.fromkeys(THREAD_VARS, "1"))
+    env[ONE_CORE_MARKER] = str(cpu)
+    return env
 
 
-def numpy_step_fn(weights, biases, x, y):
-    """The classic hand-derived forward/backward of a ReLU MLP with softmax cross-entropy, W of shape (out, in)."""
-    ws = [w.copy() for w in weights]
-    bs = [b.copy() for b in biases]
-    n = x.shape[0]
-    rows = np.arange(n)
-    lr = np.float32(LR)
-
-    def step():
-        acts, pre = [x], []
-        for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
-            z = acts[-1] @ w.T  # a view: BLAS reads it through its transpose flag
-            z += b
-            if i < len(ws) - 1:
-                pre.append(z)
-                acts.append(np.maximum(z, 0))
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        loss = -np.log(p[rows, y]).mean()
-        d = p
-        d[rows, y] -= 1
-        d /= n
-        for i in range(len(ws) - 1, -1, -1):
-            dw = d.T @ acts[i]  # (out, in), like W
-            db = d.sum(axis=0)
-            if i:
-                d = d @ ws[i]
-                d *= pre[i - 1] > 0
-            ws[i] -= lr * dw
-            bs[i] -= lr * db
-        return loss
-
-    return step, lambda: ws
+def one_core_command(argv):
+    """The command line that re-runs this script with the same arguments."""
+    return [sys.executable, str(Path(__file__).resolve()), *argv]
 
 
-def xpgrad_step_fn(weights, biases, x, y, backend):
-    import xpgrad
-    from xpgrad import nn
-
-    xpgrad.set_backend(backend)
-    layers = []
-    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        lin = nn.Linear(w.shape[1], w.shape[0])  # (out, in): the state dict loads as it is
-        lin.load_state_dict({"weight": w, "bias": b})
-        layers.append(lin)
-        if i < len(weights) - 1:
-            layers.append(nn.ReLU())
-    model = nn.Sequential(*layers)
-    loss_fn = xpgrad.loss("softmax_cross_entropy")
-    opt = xpgrad.optimizer("sgd", model.parameters(), lr=LR)
-    xt, yt = xpgrad.tensor(x), xpgrad.tensor(y)
-    sync = xpgrad.backend.current().synchronize
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(xt), yt)
-        loss.backward()
-        opt.step()
-        sync()
-        return loss
-
-    return step, lambda: [m.weight.numpy() for m in model if isinstance(m, nn.Linear)]
+def default_cpu():
+    """The last core this process may run on (core 1 on a 2-core machine, away from core 0's interrupts)."""
+    return max(os.sched_getaffinity(0))
 
 
-def torch_step_fn(weights, biases, x, y, device="cpu"):
-    import torch
-
-    ws = [torch.tensor(w, device=device, requires_grad=True) for w in weights]
-    bs = [torch.tensor(b, device=device, requires_grad=True) for b in biases]
-    params = [p for pair in zip(ws, bs, strict=True) for p in pair]
-    opt = torch.optim.SGD(params, lr=LR)
-    xt = torch.tensor(x, device=device)
-    yt = torch.tensor(y, device=device)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        h = xt
-        for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
-            h = torch.nn.functional.linear(h, w, b)  # what torch.nn.Linear runs, W (out, in)
-            if i < len(ws) - 1:
-                h = torch.relu(h)
-        loss = torch.nn.functional.cross_entropy(h, yt)
-        loss.backward()
-        opt.step()
-        sync()
-        return loss
-
-    return step, lambda: [w.detach().cpu().numpy() for w in ws]
+def enter_one_core(argv, cpu):
+    """Pin to ``cpu``; unless already re-executed (marker set), re-execute with one BLAS thread. Returns if pinned."""
+    os.sched_setaffinity(0, {cpu})
+    if os.environ.get(ONE_CORE_MARKER) != str(cpu):
+        sys.stdout.flush()
+        os.execve(sys.executable, one_core_command(argv), one_core_env(os.environ, cpu))
 
 
-def peak_bytes(step):
-    """Peak host memory allocated during one step, traced by ``tracemalloc`` (NumPy reports to it)."""
-    step()
-    gc.collect()
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    base = tracemalloc.get_traced_memory()[0]
-    step()
-    peak = tracemalloc.get_traced_memory()[1] - base
-    tracemalloc.stop()
-    return peak
+# --- what the machine is doing --------------------------------------------------------------------
+
+def blas_info():
+    """One line per BLAS/OpenMP library loaded: name, version, kernel architecture and thread count."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        env = ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in THREAD_VARS)
+        return [f"threadpoolctl not installed; {env}"]
+    lines = []
+    for lib in threadpool_info():
+        arch = f" ({lib['architecture']})" if lib.get("architecture") else ""
+        lines.append(f"{lib.get('internal_api', lib.get('user_api'))} {lib.get('version')}{arch}: "
+                     f"{lib.get('num_threads')} thread(s) [{lib.get('user_api')}]")
+    return lines or ["no BLAS library loaded"]
+
+
+def header(args):
+    cpus = sorted(os.sched_getaffinity(0))
+    env = ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in THREAD_VARS)
+    lines = [f"python {sys.version.split()[0]}, numpy {np.__version__}; cores allowed: {cpus}; {env}"]
+    lines += ["BLAS: " + line for line in blas_info()]
+    return "\n".join(lines)
+
+
+# --- checks, timing, memory -------------------------------------------------------------------------
+
+def check_same(base_name, base, others, steps=2, tol=TOLERANCE):
+    """Run ``steps`` steps of every variant and raise AssertionError if a loss or weight differs from ``base``'s.
+
+    ``base`` and each of ``others`` are ``(step, weights)`` pairs; the steps taken here
+    count (the timed runs continue from them). Two steps, so that a compiled variant is
+    checked on a replay too, not only on the call that records it.
+    """
+    for k in range(1, steps + 1):
+        want_loss = float(base[0]())
+        want_w = base[1]()
+        for name, (step, weights) in others.items():
+            loss = float(step())
+            if abs(loss - want_loss) > tol:
+                raise AssertionError(f"{name}: loss {loss:.7g} after step {k}, {base_name} has {want_loss:.7g}")
+            diff = max(float(np.max(np.abs(a - b))) for a, b in zip(want_w, weights(), strict=True))
+            if diff > tol:
+                raise AssertionError(f"{name} and {base_name} disagree after step {k} (max |dW| = {diff:g})")
 
 
 def time_interleaved(steps, rounds, reps):
@@ -171,75 +143,161 @@ def time_interleaved(steps, rounds, reps):
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
-def torch_variants(weights, biases, x, y, backend):
-    """PyTorch steps to compare with: CPU with 1 and 2 threads, or CUDA for the GPU backend."""
+def step_memory(build, kept_bytes):
+    """``(held, peak)`` host bytes of a variant, counted with ``tracemalloc`` (which NumPy reports to).
+
+    Tracing starts before ``build()`` makes the variant (from host weights) and runs three
+    steps (a compiled variant records at the first and replays from the second), so every
+    array it keeps is seen being allocated. ``held``: what stays in use after those steps,
+    less ``kept_bytes`` (the parameters and the batch, which every variant keeps): gradients
+    and optimizer state kept between steps, a compiled program and its preallocated
+    buffers. ``peak``: the most that one more step has in use on top of that. Their sum is
+    the variant's step memory; the hand-written step keeps nothing between steps.
+    """
+    gc.collect()
+    tracemalloc.start()
     try:
-        import torch
-    except ImportError:
-        return {}
-    if backend == "cupy":
-        return {"torch-cuda": torch_step_fn(weights, biases, x, y, "cuda")[0]} if torch.cuda.is_available() else {}
-    out = {}
-    for threads in (1, 2):
-        fn = torch_step_fn(weights, biases, x, y)[0]
-
-        def run(fn=fn, threads=threads):
-            torch.set_num_threads(threads)
-            return fn()
-
-        out[f"torch-cpu-{threads}t"] = run
-    return out
+        step = build()
+        for _ in range(3):
+            step()
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        step()
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    return max(before - kept_bytes, 0), peak
 
 
-def compare(case, backend="numpy", rounds=None, check=True):
-    weights, biases, x, y = make_problem(case)
-    xg_step, xg_weights = xpgrad_step_fn(weights, biases, x, y, backend)
-    steps = {"xpgrad": xg_step}
-    if backend == "numpy":
-        np_step, np_weights = numpy_step_fn(weights, biases, x, y)
-        steps["numpy"] = np_step
-        if check:  # same start, same data: one step must give the same weights
-            np_step()
-            xg_step()
-            diff = max(float(np.max(np.abs(a - b))) for a, b in zip(np_weights(), xg_weights(), strict=True))
-            if diff > 1e-4:
-                raise AssertionError(f"{case}: xpgrad and NumPy disagree after one step (max |dW| = {diff:g})")
-    steps.update(torch_variants(weights, biases, x, y, backend))
-    heavy = case == "medium"
-    medians = time_interleaved(steps, rounds or (15 if heavy else 40), 2 if heavy else 20)
+def memory(weights, biases, x, y, backend="numpy"):
+    """``{variant: (held, peak)}`` for the hand-written step, xpgrad eager and compiled (see ``step_memory``)."""
+    kept = sum(a.nbytes for a in (*weights, *biases, x, y))
+    builders = {
+        "numpy": lambda: numpy_step_fn(weights, biases, x, y)[0],
+        "xpgrad": lambda: xpgrad_step_fn(weights, biases, x, y, backend)[0],
+        "xpgrad-compiled": lambda: xpgrad_step_fn(weights, biases, x, y, backend, compiled=True)[0],
+    }
+    return {name: step_memory(build, kept) for name, build in builders.items()}
+
+
+# --- one case -------------------------------------------------------------------------------------
+
+def default_schedule(n_params, rounds=None):
+    """(rounds, repetitions per sample): fewer and shorter for the big medium case."""
+    heavy = n_params > 1_000_000
+    return rounds or (15 if heavy else 40), 2 if heavy else 20
+
+
+def compare(case, backend="numpy", rounds=None, check=True, one_core=False, problem_=None, measure_memory=True):
+    """Time every variant on ``case`` (or on ``problem_ = (weights, biases, x, y)``) and return the figures."""
+    weights, biases, x, y = problem_ or make_problem(case)
+    pairs = variants(weights, biases, x, y, backend, one_core=one_core)
+    names = list(pairs)
+    base = names[0] if backend in ("numpy", "cupy") else None
+    if check and base:
+        check_same(base, pairs[base], {k: v for k, v in pairs.items() if k != base})
+    steps = {name: pair[0] for name, pair in pairs.items()}
+    medians = time_interleaved(steps, *default_schedule(sum(w.size for w in weights), rounds))
     torch_keys = [k for k in medians if k.startswith("torch")]
-    result = {"case": case, "backend": backend, "median_s": medians}
-    if torch_keys:
-        result["median_s"]["torch"] = min(medians[k] for k in torch_keys)
-    if backend == "numpy":
-        result["peak_bytes"] = {"xpgrad": peak_bytes(xg_step), "numpy": peak_bytes(steps["numpy"])}
+    if len(torch_keys) > 1:
+        medians["torch"] = min(medians[k] for k in torch_keys)
+    result = {"case": case, "backend": backend, "base": base, "median_s": medians}
+    if measure_memory and backend == "numpy":
+        result["memory"] = memory(weights, biases, x, y, backend)
     return result
 
 
 def report(res):
     m = res["median_s"]
-    base = m.get("numpy", m.get("torch"))
+    base = m.get(res["base"]) if res["base"] else None
     lines = [f"{res['case']:>6} ({res['backend']})"]
     for name, t in m.items():
         ratio = f"  x{t / base:.3f}" if base else ""
-        lines.append(f"    {name:<14} {t * 1e6:10.1f} us{ratio}")
-    if "peak_bytes" in res:
-        pb = res["peak_bytes"]
-        lines.append(f"    peak memory    xpgrad {pb['xpgrad'] / 2**20:.2f} MiB, numpy {pb['numpy'] / 2**20:.2f} MiB, "
-                     f"ratio {pb['xpgrad'] / pb['numpy']:.3f}")
+        lines.append(f"    {name:<16} {t * 1e6:10.1f} us{ratio}")
+    if "memory" in res:
+        mem, mib = res["memory"], 2.0**20
+        ref = sum(mem["numpy"])
+        for name, (held, peak) in mem.items():
+            lines.append(f"    memory {name:<16} {(held + peak) / mib:7.2f} MiB  x{(held + peak) / ref:.3f}  "
+                         f"(held between steps {held / mib:.2f} + step peak {peak / mib:.2f})")
     return "\n".join(lines)
 
 
-def main(argv=None):
+# --- depth sweep ----------------------------------------------------------------------------------
+
+def fit_line(xs, ys):
+    """Least-squares ``y = intercept + slope * x``; returns ``(intercept, slope)``."""
+    slope, intercept = np.polyfit(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float), 1)
+    return float(intercept), float(slope)
+
+
+def sweep_overheads(depths, medians, base="numpy"):
+    """Per variant: ``(per_step, per_layer)`` seconds: the fit's intercept and slope minus ``base``'s.
+
+    ``medians`` maps a variant name to its median step times, one per depth.
+    """
+    ref_a, ref_b = fit_line(depths, medians[base])
+    out = {}
+    for name, ts in medians.items():
+        a, b = fit_line(depths, ts)
+        out[name] = (a - ref_a, b - ref_b, a, b)
+    return out
+
+
+def sweep(depths, width=64, batch=32, rounds=None, one_core=False):
+    """Time the deep MLP at each depth (``depth`` Linear layers of ``width``, then one to 10 classes)."""
+    per_depth = {}
+    for depth in depths:
+        prob = problem(batch, [width] * depth + [10])
+        res = compare(f"depth {depth}", "numpy", rounds, one_core=one_core, problem_=prob, measure_memory=False)
+        per_depth[depth] = {k: v for k, v in res["median_s"].items() if not k.startswith("torch")}
+    names = list(per_depth[depths[0]])
+    medians = {name: [per_depth[d][name] for d in depths] for name in names}
+    return medians, sweep_overheads(depths, medians)
+
+
+def sweep_report(depths, medians, overheads, width=64):
+    lines = [f"depth sweep (batch 32, Linear {width}x{width} layers): median us per step, then the least-squares "
+             "fit time = a + b * depth, and a, b minus NumPy's"]
+    lines.append("    " + f"{'depth':<16}" + "".join(f"{d:>10}" for d in depths))
+    for name, ts in medians.items():
+        lines.append("    " + f"{name:<16}" + "".join(f"{t * 1e6:10.1f}" for t in ts))
+    for name, (da, db, a, b) in overheads.items():
+        lines.append(f"    {name:<16} a = {a * 1e6:8.1f} us, b = {b * 1e6:6.2f} us/layer; overhead vs numpy: "
+                     f"{da * 1e6:+8.1f} us per step, {db * 1e6:+6.2f} us per layer")
+    return "\n".join(lines)
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", default="numpy", help="xpgrad backend: numpy (default) or cupy")
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES),
+                        help="cases to time (default: all; none with --sweep for the sweep alone)")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 40, 15 for medium)")
-    args = parser.parse_args(argv)
-    print("median time of one training step (lower is better); ratios relative to hand-written NumPy"
-          + (" (PyTorch CUDA on the GPU)" if args.backend == "cupy" else ""))
+    parser.add_argument("--sweep", action="store_true", help="also time the deep MLP at several depths")
+    parser.add_argument("--depths", nargs="+", type=int, default=[2, 4, 8, 16], help="depths of the sweep")
+    parser.add_argument("--one-core", nargs="?", type=int, const=-1, default=None, metavar="CPU",
+                        help="re-run pinned to one core (default: the last allowed) with one BLAS thread")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse(argv)
+    if args.one_core is not None:
+        enter_one_core(argv, default_cpu() if args.one_core < 0 else args.one_core)
+    one_core = args.one_core is not None
+    print(header(args))
+    base = "hand-written CuPy" if args.backend == "cupy" else "hand-written NumPy"
+    print(f"median time of one training step (lower is better); ratios relative to {base}", flush=True)
     for case in args.cases:
-        print(report(compare(case, args.backend, args.rounds)), flush=True)
+        print(report(compare(case, args.backend, args.rounds, one_core=one_core)), flush=True)
+    if args.sweep:
+        medians, overheads = sweep(args.depths, rounds=args.rounds, one_core=one_core)
+        print(sweep_report(args.depths, medians, overheads), flush=True)
     return 0
 
 
