@@ -22,6 +22,7 @@ from .filled import (
     zeros,
     zeros_like,
 )
+from . import tracing as _tracing
 from .function import Function
 from .ops.dtypes import astype
 from .ops.manipulation import meshgrid, tril, triu
@@ -240,7 +241,9 @@ def randn(*shape, dtype=None, requires_grad=False, backend=None) -> Tensor:
     True
     """
     b = _resolve(backend)
-    t = Tensor._make(b.random_normal(_shape(shape), _float_dtype(b, dtype)), b)
+    args = (_shape(shape), _float_dtype(b, dtype))
+    t = Tensor._make(b.random_normal(*args), b)
+    _tracing.record_call(b.random_normal, args, {}, t)  # a replayed step draws fresh numbers
     return t.requires_grad_(True) if requires_grad else t
 
 
@@ -253,7 +256,9 @@ def rand(*shape, dtype=None, requires_grad=False, backend=None) -> Tensor:
     True
     """
     b = _resolve(backend)
-    t = Tensor._make(b.random_uniform(_shape(shape), _float_dtype(b, dtype)), b)
+    args = (_shape(shape), _float_dtype(b, dtype))
+    t = Tensor._make(b.random_uniform(*args), b)
+    _tracing.record_call(b.random_uniform, args, {}, t)
     return t.requires_grad_(True) if requires_grad else t
 
 
@@ -268,7 +273,10 @@ def randint(low, high, shape, dtype="int64", backend=None) -> Tensor:
     if high <= low:
         raise ValueError(f"randint needs low < high, got low={low}, high={high}")
     b = _resolve(backend)
-    return Tensor._make(b.random_integers(low, high, _shape(shape), b.dtype(dtype)), b)
+    args = (low, high, _shape(shape), b.dtype(dtype))
+    t = Tensor._make(b.random_integers(*args), b)
+    _tracing.record_call(b.random_integers, args, {}, t)
+    return t
 
 
 def _shape(shape) -> tuple:

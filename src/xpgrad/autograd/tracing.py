@@ -19,7 +19,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["active", "host_read", "poison", "run_eagerly"]
+__all__ = ["active", "host_read", "poison", "record_call", "run_eagerly"]
 
 #: The trace being recorded, or None (the usual case). Set only by the compiler.
 active: Any = None
@@ -37,6 +37,18 @@ def host_read(tensor: Any, how: str) -> None:
     """Called where a tensor's value leaves for the host (``item()``, ``float()``, ``numpy()``...)."""
     if active is not None:
         active.host_read(tensor, how)
+
+
+def record_call(func: Callable[..., Any], args: tuple, kwargs: dict, result: Any) -> None:
+    """Report an array computation made outside ``Function.apply`` (``result`` wraps ``func(*args, **kwargs)``).
+
+    ``args`` may hold tensors (their arrays are passed to ``func`` at replay);
+    ``result`` is a tensor or a tuple of them. Comparisons, ``astype`` without a
+    graph and random draws report themselves this way, so a replay recomputes
+    them instead of reusing the values of the first call.
+    """
+    if active is not None:
+        active.array_call(func, args, kwargs, result)
 
 
 def run_eagerly(fn: F) -> F:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ..autograd.function import Function
+from ..autograd.function import Function, no_grad
+from ..autograd.ops.reduction import mean as xpgrad_mean
+from ..autograd.ops.statistics import var as xpgrad_var
+from ..autograd.tracing import run_eagerly
 from ..hyperparameters import check_number
 from . import init as _init
 from .linear import _check_features
@@ -118,20 +121,27 @@ class BatchNorm1d(Module):
             raise ValueError(f"BatchNorm1d({self.num_features}) expects input of shape (batch, {self.num_features}), "
                              f"got {x.shape}")
         if not self.training:
-            return _BatchNorm.apply(x, self.weight, self.bias, self.running_mean.data, self.running_var.data,
+            return _BatchNorm.apply(x, self.weight, self.bias, self.running_mean, self.running_var,
                                     eps=self.eps, batch_stats=False)
         n = x.shape[0]
         if n < 2:
             raise ValueError(f"BatchNorm1d needs more than one example per batch in training mode, got input of "
                              f"shape {x.shape}; use a larger batch or call model.eval()")
-        xp = x.backend.xp
-        mean = xp.mean(x.data, axis=0)
-        var = xp.var(x.data, axis=0)
+        # The batch statistics are tensors outside the graph (the node differentiates through them in
+        # closed form), computed by recorded ops so that a compiled step recomputes them every call.
+        with no_grad():
+            mean = xpgrad_mean(x, axis=0)
+            var = xpgrad_var(x, axis=0)
+        self._track(mean, var, n)
+        return _BatchNorm.apply(x, self.weight, self.bias, mean, var, eps=self.eps, batch_stats=True)
+
+    @run_eagerly
+    def _track(self, mean, var, n: int) -> None:
+        """r ← (1 − momentum)·r + momentum·s for the running mean and the unbiased running variance."""
         m = self.momentum
         rm, rv = self.running_mean, self.running_var
-        rm.data = (1.0 - m) * rm.data + m * xp.astype(mean, rm.data.dtype)
-        rv.data = (1.0 - m) * rv.data + (m * n / (n - 1)) * xp.astype(var, rv.data.dtype)
-        return _BatchNorm.apply(x, self.weight, self.bias, mean, var, eps=self.eps, batch_stats=True)
+        rm.data = (1.0 - m) * rm.data + m * rm.backend.xp.astype(mean.data, rm.data.dtype)
+        rv.data = (1.0 - m) * rv.data + (m * n / (n - 1)) * rv.backend.xp.astype(var.data, rv.data.dtype)
 
     def extra_repr(self):
         return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}"

@@ -13,6 +13,7 @@ import numbers
 from typing import Any, NamedTuple
 
 from ... import backend as _backend
+from .. import tracing as _tracing
 from ..filled import check_device
 from ..function import Function
 from ..tensor import Tensor
@@ -70,8 +71,9 @@ def astype(x: Tensor, dtype: Any, /, *, copy: bool = True, device: Any = None) -
         return x
     if x.requires_grad and _inexact(b, x.dtype) and _inexact(b, dt):
         return Cast.apply(x, dtype=dt, device=device, copy=copy)
-    out = b.xp.astype(x.data, dt, copy=copy, device=device)
-    return Tensor._make(out, b)
+    out = Tensor._make(b.xp.astype(x.data, dt, copy=copy, device=device), b)
+    _tracing.record_call(b.xp.astype, (x, dt), {"copy": copy, "device": device}, out)
+    return out
 
 
 def _backend_of(args: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+from .. import tracing as _tracing
 from ..function import LIBRARY_ERRORS
 from ..tensor import Tensor
 from . import arguments as _arg
@@ -37,15 +38,23 @@ def _binary(name: str, x1: Any, x2: Any) -> Tensor:
             fast, y = isinstance(x2, _SCALARS), x2
         if fast:
             try:
-                return _make(getattr(backend.xp, name)(x1.data, y), backend)
+                out = _make(getattr(backend.xp, name)(x1.data, y), backend)
             except LIBRARY_ERRORS:  # redone below, for an error that names the op and the inputs
                 pass
+            else:
+                if _tracing.active is not None:  # xpgrad.compile: a replay computes it again
+                    _tracing.record_call(getattr(backend.xp, name), (x1, x2), {}, out)
+                return out
     elif isinstance(x2, Tensor) and isinstance(x1, _SCALARS):
         backend = x2._backend
         try:
-            return _make(getattr(backend.xp, name)(x1, x2.data), backend)
+            out = _make(getattr(backend.xp, name)(x1, x2.data), backend)
         except LIBRARY_ERRORS:
             pass
+        else:
+            if _tracing.active is not None:
+                _tracing.record_call(getattr(backend.xp, name), (x1, x2), {}, out)
+            return out
     return _nd.call(name, _operand(name, x1, "x1"), _operand(name, x2, "x2"))
 
 
@@ -60,9 +69,13 @@ def _operand(op: str, x: Any, name: str) -> Any:
 def _unary(name: str, x: Any) -> Tensor:
     if isinstance(x, Tensor):
         try:
-            return _make(getattr(x._backend.xp, name)(x.data), x._backend)
+            out = _make(getattr(x._backend.xp, name)(x.data), x._backend)
         except LIBRARY_ERRORS:  # redone below, for an error that names the op and the input
             pass
+        else:
+            if _tracing.active is not None:
+                _tracing.record_call(getattr(x._backend.xp, name), (x,), {}, out)
+            return out
     return _nd.call(name, _arg.tensor(name, x))
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...backend import mixed_place_error
+from .. import tracing as _tracing
 from ..function import LIBRARY_ERRORS, _op_error, _raised_by_xpgrad
 from ..tensor import Tensor
 
@@ -76,7 +77,10 @@ def call(name: str, *args: Any, op: str | None = None, **kwargs: Any) -> Any:
         if _raised_by_xpgrad(e):
             raise
         raise _op_error(_Named(op), args, e) from e
-    return wrap(out, backend)
+    result = wrap(out, backend)
+    if _tracing.active is not None:  # xpgrad.compile: a replay computes it again from this call's arrays
+        _tracing.record_call(getattr(backend.xp, name), args, kwargs, result)
+    return result
 
 
 class _Named:
