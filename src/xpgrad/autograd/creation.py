@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import backend as _backend
+from . import tracing as _tracing
 from .convert import to_array
 from .filled import (
     arange,
@@ -22,7 +23,6 @@ from .filled import (
     zeros,
     zeros_like,
 )
-from . import tracing as _tracing
 from .function import Function
 from .ops.dtypes import astype
 from .ops.manipulation import meshgrid, tril, triu
