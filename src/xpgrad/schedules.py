@@ -22,6 +22,7 @@ import inspect
 import math
 from collections.abc import Mapping
 
+from .autograd import run_eagerly
 from .hookspecs import Collector
 from .hyperparameters import check, check_number, check_sequence, integer, number, rules, sequence
 
@@ -183,6 +184,11 @@ class Scheduler:
     :meth:`step` advances t by one (call it once per optimizer step, after
     ``optimizer.step()``).
 
+    :meth:`step` is marked :func:`xpgrad.run_eagerly` (in subclasses that
+    override it too): inside a step compiled with :func:`xpgrad.compile` it
+    runs at every call, so the rate advances at every replayed step and the
+    optimizer reads the new rate at replay time.
+
     Parameters
     ----------
     optimizer : Optimizer
@@ -203,6 +209,12 @@ class Scheduler:
     >>> sched.step(); opt.param_groups[0]["lr"]
     0.05
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("step")
+        if callable(own):  # an override must run at every call of a compiled step too
+            cls.step = run_eagerly(own)
 
     def __init__(self, optimizer, fn, *, warmup_steps=0, **kw):
         groups = getattr(optimizer, "param_groups", None)
@@ -226,8 +238,9 @@ class Scheduler:
         for group, lr in zip(self.optimizer.param_groups, self._last, strict=False):
             group["lr"] = lr
 
+    @run_eagerly
     def step(self) -> None:
-        """Advance one step and write the new learning rates."""
+        """Advance one step and write the new learning rates (at every call of a compiled step too)."""
         self.last_step += 1
         self._write()
 

@@ -82,6 +82,9 @@ def _add_train(sub):
                                          "--epochs is the total to reach)")
     add("--plots", metavar="DIR", help="write loss.png, lr.png and regions.png (or weights.png) into DIR "
                                        "(needs matplotlib: pip install 'xpgrad[plot]')")
+    add("--compile", action="store_true",
+        help="train with the step compiled by xpgrad.compile (recorded once per batch shape, then replayed): "
+             "the same numbers as without it, with less Python per step")
     add("--quiet", action="store_true", help="no progress bar or epoch lines; only the final line")
     add("--debug", action="store_true", default=argparse.SUPPRESS,
         help="show the traceback of an unexpected error instead of one line")

@@ -263,7 +263,8 @@ def run(args) -> int:
         try:
             history = fit(model, loss, optimizer, (X, y), remaining, batch_size=cfg["batch_size"] or None,
                           schedule=schedule, regularizer=reg, val_data=(Xv, yv), callbacks=callbacks,
-                          progress=not args.quiet, start_epoch=start, history=history)
+                          progress=not args.quiet, start_epoch=start, history=history,
+                          compile=bool(getattr(args, "compile", False)))
         except NonFiniteLossError as e:
             print(f"xpgrad train: error: {_one_line(e)}", file=sys.stderr)
             return 1

@@ -54,7 +54,8 @@ def _reduction_of(loss: Any) -> Any:
 
 def check_fit_arguments(*, model: Any, loss: Any, optimizer: Any, epochs: Any, batch_size: Any, schedule: Any,
                         regularizer: Any, callbacks: Any, start_epoch: Any, log_every: Any, history: Any,
-                        step: Any, callback_type: type = object) -> tuple[int, int | None, int, int | None, list]:
+                        step: Any, callback_type: type = object,
+                        compile: Any = False) -> tuple[int, int | None, int, int | None, list]:
     """Check ``fit``'s arguments before training; return ``(epochs, batch_size, start_epoch, log_every, callbacks)``.
 
     ``callback_type`` is the class every callback must be an instance of
@@ -93,6 +94,9 @@ def check_fit_arguments(*, model: Any, loss: Any, optimizer: Any, epochs: Any, b
                         f"xpgrad.regularizer('l2', 1e-4); got {type(regularizer).__name__}")
     if step is not None and not callable(step):
         raise TypeError(f"step must be a callable (state, x, y) -> StepResult, got {type(step).__name__}")
+    if not isinstance(compile, bool):
+        raise TypeError(f"compile must be True or False (train with a compiled step, or eagerly), got {compile!r} "
+                        f"({type(compile).__name__})")
     if history is not None and not isinstance(history, History):
         raise TypeError(f"history must be a History (e.g. History.from_dict(meta['history'])), got "
                         f"{type(history).__name__}")

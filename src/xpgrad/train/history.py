@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..autograd import run_eagerly
+
 __all__ = ["History", "NonFiniteLossError", "TrainState"]
 
 
@@ -121,13 +123,18 @@ class TrainState:
         ``parameters -> scalar Tensor``, applied to ``penalized``.
     penalized : list of Parameter
         The parameters with two or more dimensions (weight matrices).
+    compiled_step : CompiledFunction or None
+        The compiled step that ``fit(..., compile=True)`` calls (its ``stats``
+        count traces, replays and eager fallbacks); None otherwise.
 
     A training step calls :meth:`check_targets` on the batch's scores and
     labels before the loss, :meth:`check_loss` on its objective and
     :meth:`check_gradients` after ``backward()``, all before it changes the
     weights, so that bad labels, a non-finite loss or a non-finite gradient
     stop the run before the bad update on host backends (on a device backend
-    they are flagged on the device and raised at the epoch's end).
+    they are flagged on the device and raised at the epoch's end). The three
+    checks are marked :func:`xpgrad.run_eagerly`: inside a compiled step they
+    run at every call, on that call's tensors.
     """
 
     model: Any
@@ -143,17 +150,21 @@ class TrainState:
     regularizer: Callable | None = None
     penalized: list = field(default_factory=list)
     meter: Any = field(default=None, repr=False)
+    compiled_step: Any = field(default=None, repr=False)
 
+    @run_eagerly
     def check_loss(self, loss: Any) -> None:
         """Check the step's objective before the update (``EpochMeter.check``); a no-op outside ``fit``."""
         if self.meter is not None:
             self.meter.check(loss)
 
+    @run_eagerly
     def check_targets(self, scores: Any, targets: Any) -> None:
         """Check the batch's class labels against the scores before the loss (``EpochMeter.check_targets``)."""
         if self.meter is not None:
             self.meter.check_targets(scores, targets)
 
+    @run_eagerly
     def check_gradients(self) -> None:
         """Check the gradients after ``backward()``, before ``optimizer.step()`` (``EpochMeter.check_gradients``)."""
         if self.meter is not None:

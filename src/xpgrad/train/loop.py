@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 from .. import backend as _backend
-from ..autograd import Tensor, enable_grad, no_grad
+from ..autograd import Tensor, enable_grad, no_grad, run_eagerly
+from ..autograd import compile as compile_step
 from ..data.loader import DataLoader, as_batch
 from .callbacks import Callback
 from .guard import _count, check_batch, check_fit_arguments
@@ -45,6 +46,12 @@ def train_step(state: TrainState, x: Tensor, y: Tensor, *,
     backend they are flagged and raised at the epoch's end. Then it calls
     ``optimizer.step()`` and ``schedule.step()``.
 
+    It can be compiled (``fit(..., compile=True)`` does): the checks,
+    ``optimizer.zero_grad``/``step`` and ``schedule.step`` are marked
+    :func:`xpgrad.run_eagerly`, and ``before_update`` and a schedule object
+    whose ``step`` is not marked are called as if they were, so all of them
+    run at every call of the compiled step with that call's tensors.
+
     A custom step for ``fit(..., step=...)`` takes the same ``(state, x, y)``
     and returns a :class:`StepResult`; it can wrap this one (e.g.
     ``functools.partial(train_step, before_update=clip)``) or replace it (e.g.
@@ -73,12 +80,65 @@ def train_step(state: TrainState, x: Tensor, y: Tensor, *,
     state.optimizer.zero_grad()
     objective.backward()
     if before_update is not None:
-        before_update(state)
+        _eagerly(before_update, state)
     state.check_gradients()
     state.optimizer.step()
     if state.schedule is not None:
-        state.schedule.step()
+        _eagerly(state.schedule.step)
     return StepResult(objective, scores)
+
+
+@run_eagerly
+def _eager_call(fn: Callable, *args: Any) -> Any:
+    return fn(*args)
+
+
+def _eagerly(fn: Callable, *args: Any) -> Any:
+    """``fn(*args)``, run at every call of a compiled step even when ``fn`` is not marked ``run_eagerly``."""
+    if getattr(fn, "__xpgrad_eager__", False):
+        return fn(*args)
+    return _eager_call(fn, *args)
+
+
+def compiled_train_step(state: TrainState, step: Callable[..., StepResult] | None = None) -> Callable[..., StepResult]:
+    """``step`` (default :func:`train_step`) bound to ``state`` and compiled with :func:`xpgrad.compile`.
+
+    Returns a ``(state, x, y) -> StepResult`` that calls the compiled
+    ``(x, y) -> (loss, scores)``: the first call with a batch shape (and
+    dtype, grad and train/eval mode) records the step, later ones replay it
+    with the new batch. The compiled function is kept as
+    ``state.compiled_step`` (its ``stats`` count traces and replays).
+    ``fit(..., compile=True)`` builds one per call.
+
+    >>> import xpgrad
+    >>> from xpgrad import nn
+    >>> from xpgrad.train import History, TrainState
+    >>> model = nn.Linear(2, 2)
+    >>> opt = xpgrad.optimizer("sgd", model.parameters(), lr=0.1)
+    >>> state = TrainState(model, opt, None, History(), loss_fn=xpgrad.loss("cross_entropy"))
+    >>> step = compiled_train_step(state)
+    >>> x, y = xpgrad.tensor([[1.0, 0.0], [0.0, 1.0]]), xpgrad.tensor([0, 1])
+    >>> losses = [float(step(state, x, y).loss) for _ in range(3)]
+    >>> losses[0] > losses[1] > losses[2]
+    True
+    """
+    body = step or train_step
+
+    def fit_step(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        objective, scores = body(state, x, y)
+        return objective, scores
+
+    fit_step.__qualname__ = fit_step.__name__ = f"fit_step[{getattr(body, '__name__', type(body).__name__)}]"
+    compiled = state.compiled_step = compile_step(fit_step)
+
+    def call(state_: TrainState, x: Tensor, y: Tensor) -> StepResult:
+        if state_ is not state:
+            raise ValueError("this compiled step is bound to the TrainState it was built for; build another one "
+                             "with compiled_train_step(state) for a new state")
+        objective, scores = compiled(x, y)
+        return StepResult(objective, scores)
+
+    return call
 
 
 # -- data: everything goes through the DataLoader's dtype rule --------------------------------
@@ -248,7 +308,7 @@ def fit(model: Any, loss: Callable, optimizer: Any, train_data: Any, epochs: int
         schedule: Any = None, regularizer: Callable | None = None, val_data: Any = None,
         callbacks: Iterable[Callback] = (), progress: bool = True, start_epoch: int = 0,
         log_every: int | None = None, shuffle: bool = True, history: History | None = None,
-        step: Callable[..., StepResult] | None = None) -> History:
+        step: Callable[..., StepResult] | None = None, compile: bool = False) -> History:
     """Train ``model`` for ``epochs`` epochs of minibatch gradient descent; return the :class:`History`.
 
     Each step (:func:`train_step`) computes ``L = loss(model(x), y) +
@@ -299,6 +359,20 @@ def fit(model: Any, loss: Callable, optimizer: Any, train_data: Any, epochs: int
     step : callable, optional
         ``(state, x, y) -> StepResult`` called for every batch instead of
         :func:`train_step` (gradient accumulation, clipping, ...).
+    compile : bool
+        Train with the step compiled by :func:`xpgrad.compile` (see
+        :func:`compiled_train_step`): the first batch of each shape records
+        the step, later batches replay it as a flat program with the new
+        batch. Losses, metrics and weights are the same as without it, bit for
+        bit; the checks, ``before_update``, the optimizer's and the schedule's
+        ``step`` still run at every batch, so a NaN loss stops training before
+        its update as in eager mode. With a custom ``step`` that step is
+        compiled, and its body follows the compile rules: Python side effects
+        in it (counters, prints, appends) happen only when it is recorded,
+        and a host read of a tensor (``float(loss)``, ``.item()``) or an
+        in-place change outside a function marked :func:`xpgrad.run_eagerly`
+        makes it run eagerly, with a warning that says why. Validation stays
+        eager. ``state.compiled_step`` holds the compiled function.
 
     Returns
     -------
@@ -329,7 +403,7 @@ def fit(model: Any, loss: Callable, optimizer: Any, train_data: Any, epochs: int
     epochs, batch_size, start_epoch, log_every, callbacks = check_fit_arguments(
         model=model, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size, schedule=schedule,
         regularizer=regularizer, callbacks=callbacks, start_epoch=start_epoch, log_every=log_every,
-        history=history, step=step, callback_type=Callback)
+        history=history, step=step, callback_type=Callback, compile=compile)
     dtype = _model_dtype(model)
     data = _as_loader(train_data, "train_data", batch_size, shuffle)
     val = None if val_data is None else _as_loader(val_data, "val_data", batch_size, False)
@@ -341,6 +415,7 @@ def fit(model: Any, loss: Callable, optimizer: Any, train_data: Any, epochs: int
     val_checked: set = set()
     was_training = getattr(model, "training", True)
     bar = Progress(progress, _steps(data), epochs, start_epoch, log_every)
+    run_step = compiled_train_step(state, step) if compile else step or train_step
     try:
         for cb in callbacks:
             cb.on_train_begin(state)
@@ -348,7 +423,7 @@ def fit(model: Any, loss: Callable, optimizer: Any, train_data: Any, epochs: int
             state.epoch, state.logs = epoch, {}
             for cb in callbacks:
                 cb.on_epoch_begin(state)
-            logs = _run_epoch(state, data, dtype, step or train_step, callbacks, bar, params, checked)
+            logs = _run_epoch(state, data, dtype, run_step, callbacks, bar, params, checked)
             if val is not None:
                 v = _evaluate(model, loss, val, "val_data", val_checked)
                 logs.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
