@@ -1,0 +1,32 @@
+"""An optimizer step over all parameters of a deep MLP, whose parameters and gradients live in flat buffers.
+
+The optimizer keeps the parameters of one backend and dtype as views into one array, and
+the engine writes their gradients into views of a second one, so an update over all 24
+parameters of the deep case is a constant number of backend calls (``bench_optimizers``
+times the same optimizers over 200 separate tensors). ``setup`` runs one backward so the
+gradients are in place; the timed step only updates.
+"""
+
+import xpgrad
+
+from .common import BACKENDS, CASES, batch, mlp, sync, use_backend
+
+
+class FlatOptimizerStep:
+    params = (BACKENDS, ["sgd", "adam"])
+    param_names = ["backend", "optimizer"]
+
+    def setup(self, backend, optimizer):
+        use_backend(backend)
+        n, sizes = CASES["deep"]
+        model = mlp(sizes)
+        x, y = batch(n, sizes[0], sizes[-1])
+        self.opt = xpgrad.optimizer(optimizer, model.parameters(), lr=1e-3)
+        self.opt.zero_grad()
+        xpgrad.loss("softmax_cross_entropy")(model(x), y).backward()
+        self.opt.step()  # optimizer state exists from here on
+        sync()
+
+    def time_step(self, backend, optimizer):
+        self.opt.step()
+        sync()
