@@ -157,7 +157,7 @@ class Trace:
         slot = self.by_array.get(id(a))
         if slot is not None and self.values[slot] is a:
             return slot
-        if hasattr(a, "shape") and hasattr(a, "dtype"):
+        if _is_array(a):
             self.poison(f"an operation received a raw array of shape {tuple(a.shape)} that the step did not get from "
                         "a tensor; pass tensors (or the .data of a tensor) so the replay can follow it")
         return self._new_slot(CONST, a)
@@ -284,6 +284,8 @@ class Trace:
             return value  # a parameter or another tensor from outside: the same object every time
         if isinstance(value, (tuple, list)):
             items = [self.result(v) for v in value]
+            if hasattr(value, "_fields"):  # a named tuple keeps its type
+                return type(value)(*items)
             return tuple(items) if isinstance(value, tuple) else items
         if isinstance(value, dict):
             return {k: self.result(v) for k, v in value.items()}
@@ -346,4 +348,6 @@ def _has_array(value: Any) -> bool:
 
 
 def _is_array(a: Any) -> bool:
-    return hasattr(a, "shape") and hasattr(a, "dtype") and not isinstance(a, (int, float, complex, bool))
+    if isinstance(a, (type, int, float, complex, bool, str)):  # a dtype class such as numpy.float64 is no array
+        return False
+    return hasattr(a, "shape") and hasattr(a, "dtype")
