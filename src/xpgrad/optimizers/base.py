@@ -23,8 +23,10 @@ from collections.abc import Mapping
 from .. import backend as _backend
 from ..autograd.function import enable_grad
 from ..autograd.tensor import Tensor
+from ..autograd.tracing import run_eagerly
 from ..hookspecs import Collector
 from ..hyperparameters import check, check_number, number, sequence
+from .flat_state import FlatGroup, plan
 
 __all__ = ["Optimizer", "builtin"]
 
@@ -95,6 +97,17 @@ class Optimizer:
     ``"number"``. A loaded state entry must be empty or hold exactly these; None: only shapes and types are checked."""
     decoupled_weight_decay = False
     needs_closure = False
+    flatten = True
+    """Update each flat buffer of parameters with one ``update`` call (see :mod:`xpgrad.optimizers.flat_state`).
+    Set False in an optimizer whose update is not elementwise (it needs each parameter's shape, norm or
+    random draws of its own): ``update`` then sees one parameter at a time."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("step", "zero_grad"):  # overrides run at every call of a compiled step too
+            own = cls.__dict__.get(name)
+            if callable(own):
+                setattr(cls, name, run_eagerly(own))
 
     def __init__(self, parameters, **hyperparameters):
         cls = type(self)
@@ -106,6 +119,7 @@ class Optimizer:
         self.validate(self.defaults)
         self.param_groups = []
         self.state = {}
+        self._flat: list[FlatGroup] = []  # one plan per group: its flat buffers and per-parameter rest
         for group in _groups(parameters, cls.__name__):
             self.add_param_group(group)
 
@@ -131,6 +145,7 @@ class Optimizer:
         merged = {**self.defaults, **group, "params": params}
         self.validate(merged)
         self.param_groups.append(merged)
+        self._flat.append(plan(merged, type(self).flatten))
 
     def validate(self, hyperparameters: dict) -> None:
         """Raise TypeError/ValueError naming a hyperparameter of the wrong type, non-finite or out of range.
@@ -144,36 +159,84 @@ class Optimizer:
     def update(self, p, g, state, group):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must define update(p, g, state, group)")
 
+    @run_eagerly
     def step(self, closure=None):
         """Update every parameter that has a gradient (those whose ``.grad`` is None are skipped).
 
         ``closure``, if given, is called first (with grad enabled) and should
-        return the loss after a fresh backward; its value is returned.
+        return the loss after a fresh backward; its value is returned. The
+        parameters of each flat buffer are updated by one ``update`` call when
+        every one of them has its gradient in the buffer's slot, else one by one.
         """
         loss = None
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        decoupled = self.decoupled_weight_decay
         state = self.state
-        for group in self.param_groups:
-            wd = group.get("weight_decay", 0.0)
-            for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                if wd and not decoupled:
-                    g = g + wd * p.data  # a new array: p.grad is never changed
-                st = state.get(id(p))
-                if st is None:
-                    st = state[id(p)] = {}
-                self.update(p, g, st, group)
-                p.bump_version()  # graphs that saved p's old values now refuse backward
+        for group, flat in zip(self.param_groups, self._plans(), strict=True):
+            for f in flat.flats:
+                if f.ready(state):
+                    f.update(self, group, state)
+                else:
+                    self._update_each(f.params, group)
+            if flat.loose:
+                self._update_each(flat.loose, group)
         return loss
 
+    def _update_each(self, params, group) -> None:
+        """The per-parameter path: one ``update`` call per parameter with a gradient."""
+        decoupled = self.decoupled_weight_decay
+        state = self.state
+        wd = group.get("weight_decay", 0.0)
+        for p in params:
+            g = p.grad
+            if g is None:
+                continue
+            if wd and not decoupled:
+                g = g + wd * p.data  # a new array: p.grad is never changed
+            st = state.get(id(p))
+            if st is None:
+                st = state[id(p)] = {}
+            self.update(p, g, st, group)
+            p.bump_version()  # graphs that saved p's old values now refuse backward
+
+    def _plans(self) -> list[FlatGroup]:
+        """The flat plan of every group, rebuilt where a group changed or a parameter got a new array."""
+        plans, groups = self._flat, self.param_groups
+        if len(plans) != len(groups):
+            plans[len(groups):] = []
+            plans.extend(plan(g, type(self).flatten) for g in groups[len(plans):])
+        for i, (group, flat) in enumerate(zip(groups, plans, strict=True)):
+            if not flat.current(group):  # Module.to, p.data = ..., a changed params list: flatten again
+                flat.release()
+                plans[i] = plan(group, type(self).flatten)
+        return plans
+
+    def flat_buffers(self) -> list:
+        """The :class:`xpgrad.FlatBuffer` of each group's flattened parameters, in group order.
+
+        Rebuilt first where a parameter was given a new array. Empty when the
+        class sets ``flatten = False``.
+
+        >>> import xpgrad
+        >>> w, b = xpgrad.ones((2, 2), requires_grad=True), xpgrad.zeros(2, requires_grad=True)
+        >>> opt = xpgrad.optimizer("sgd", [w, b], lr=0.5)
+        >>> (buf,) = opt.flat_buffers()
+        >>> buf.data.shape, len(buf)
+        ((6,), 2)
+        """
+        return [f.buf for flat in self._plans() for f in flat.flats]
+
+    @run_eagerly
     def zero_grad(self) -> None:
-        """Forget the gradients: set ``.grad`` of every parameter to None."""
-        for group in self.param_groups:
+        """Forget the gradients: set ``.grad`` of every parameter to None.
+
+        The next backward writes each gradient into its slot of the optimizer's
+        flat gradient buffer again (the same memory every step). A buffer whose
+        parameters were given new arrays (``Module.to``, ``p.data = ...``) is
+        rebuilt here first, so that backward already fills the new slots.
+        """
+        for group, _ in zip(self.param_groups, self._plans(), strict=True):
             for p in group["params"]:
                 p.grad = None
 

@@ -31,6 +31,7 @@ class RandomSearch(Optimizer):
 
     defaults = {"lr": 1e-3, "samples": 1, "local": False, "weight_decay": 0.0}
     needs_closure = True
+    flatten = False  # each parameter draws its own noise and is replaced, not updated in place
     hyperparameter_rules = {"samples": integer(min=1), "local": flag()}
     state_spec = {"best": "array", "best_loss": "number"}
 

@@ -28,19 +28,6 @@ class SGD(Optimizer):
     def update(self, p, g, state, group):
         p.data -= group["lr"] * g
 
-    def step(self, closure=None):
-        # Plain SGD keeps no state, so it skips the generic per-parameter bookkeeping.
-        if closure is not None or any(group["weight_decay"] for group in self.param_groups):
-            return super().step(closure)
-        for group in self.param_groups:
-            lr = group["lr"]
-            for p in group["params"]:
-                g = p.grad
-                if g is not None:
-                    p.data -= lr * g
-                    p.bump_version()
-        return None
-
 
 @builtin("momentum", aliases=("sgd_momentum",))
 class Momentum(Optimizer):
@@ -102,9 +89,10 @@ class Nesterov(Optimizer):
 
     def update(self, p, g, state, group):
         rho = group["momentum"]
-        v = state.get("velocity")
-        if v is None:
-            v = p.backend.xp.zeros_like(p.data)
-        v_new = rho * v - group["lr"] * g
-        state["velocity"] = v_new
-        p.data += (1.0 + rho) * v_new - rho * v
+        if "velocity" not in state:
+            state["velocity"] = p.backend.xp.zeros_like(p.data)
+        old = rho * state["velocity"]  # ρ·v, before v changes
+        # v' = ρ·v − lr·g, updated in place through the dict item (so a flat state keeps its views)
+        state["velocity"] *= rho
+        state["velocity"] -= group["lr"] * g
+        p.data += (1.0 + rho) * state["velocity"] - old

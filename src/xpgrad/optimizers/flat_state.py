@@ -1,0 +1,237 @@
+"""The flat path of :class:`~xpgrad.optimizers.Optimizer`: one update per buffer of parameters.
+
+An optimizer's parameters of one group, backend, device and real floating
+dtype live in one :class:`xpgrad.FlatBuffer` (their ``.data`` are views into
+``buf.data``, their gradients land in ``buf.grad``), and their state arrays
+(velocities, moments) in one flat array per buffer and name. ``update(p, g,
+state, group)`` is then called once per buffer, with ``p`` a tensor over
+``buf.data``, ``g`` the flat gradient and ``state`` the buffer's flat state,
+instead of once per parameter: a constant number of backend calls per step.
+
+The per-parameter view stays the truth that ``state_dict()`` sees: each
+``optimizer.state[id(p)]`` entry holds *views* of the flat state arrays (and
+copies of its counts), so an update through either path is seen by the other.
+Whenever those views are no longer there (``load_state_dict`` replaced the
+state, an update rebound an entry, the per-parameter path added a buffer) the
+flat state is gathered again from the entries before the next flat update;
+when the entries cannot be gathered (different counts, shapes or dtypes) that
+step takes the per-parameter path. Nothing is lost and nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+from .. import backend as _backend
+from ..autograd.creation import as_tensor
+from ..autograd.flat import FlatBuffer
+from ..autograd.tensor import Tensor
+
+__all__ = ["FlatGroup", "FlatParams", "plan"]
+
+
+class FlatParams:
+    """The parameters of one buffer, their flat state and the per-parameter views of it."""
+
+    def __init__(self, buf: FlatBuffer):
+        self.buf = buf
+        self.params = buf.tensors
+        self.tensor = as_tensor(buf.data, backend=buf.backend)  # what update() gets as ``p``
+        self.tensor.data = buf.data  # shared, never a copy
+        self.state: dict | None = None  # the flat state; None: gather it from the entries first
+        self.homes: dict = {}  # name -> flat state array whose views sit in the entries
+        self.scalars: tuple = ()  # names of the counts and numbers
+        self.entries: tuple[dict, ...] = ()  # the per-parameter dicts of optimizer.state, as last written
+        self.views: dict = {}  # name -> the views of homes[name], one per parameter
+
+    def ready(self, state: dict) -> bool:
+        """Whether a flat update may run now: intact buffer, every gradient in its slot, the state in sync."""
+        buf = self.buf
+        if not buf.grads_ready():
+            return False
+        if self.state is not None and self._synced(state):
+            return True
+        return self._gather(state)
+
+    def _synced(self, state: dict) -> bool:
+        """Whether every entry of ``state`` is still the dict holding this buffer's views and counts."""
+        get = state.get
+        flat = self.state
+        assert flat is not None
+        n = len(flat)
+        for p, entry in zip(self.params, self.entries, strict=True):
+            if get(id(p)) is not entry or len(entry) != n:
+                return False
+        for key, views in self.views.items():
+            for entry, view in zip(self.entries, views, strict=True):
+                if entry.get(key) is not view:
+                    return False
+        for key in self.scalars:
+            value = flat[key]
+            if _backend.is_array(value):  # an array not shaped like the parameters: the same object everywhere
+                if any(entry.get(key) is not value for entry in self.entries):
+                    return False
+            elif any(entry.get(key, value) != value for entry in self.entries):
+                return False
+        return True
+
+    def _gather(self, state: dict) -> bool:
+        """Build the flat state from the per-parameter entries; False when they cannot be flattened."""
+        buf, params = self.buf, self.params
+        entries: list[dict] = [state.get(id(p)) or {} for p in params]
+        if not any(entries):
+            self._reset({}, {})
+            return True
+        if not all(entries):
+            return False  # some parameters have state, others not (one was skipped): per parameter
+        keys = set(entries[0])
+        if any(set(e) != keys for e in entries):
+            return False
+        xp = buf.backend.xp
+        homes, flat = {}, {}
+        for key in entries[0]:
+            values = [e[key] for e in entries]
+            if _backend.is_array(values[0]):
+                for p, v in zip(params, values, strict=True):
+                    if (not _backend.is_array(v) or _backend.backend_of(v) is not buf.backend
+                            or tuple(v.shape) != tuple(p.data.shape) or v.dtype != values[0].dtype
+                            or v.device != buf.data.device):
+                        return False
+                homes[key] = flat[key] = xp.concat([xp.reshape(v, (-1,)) for v in values])
+            else:
+                first = values[0]
+                if any(_backend.is_array(v) or type(v) is not type(first) or v != first for v in values):
+                    return False
+                flat[key] = first
+        self._reset(flat, homes)
+        return True
+
+    def _reset(self, flat: dict, homes: dict) -> None:
+        self.state, self.homes = flat, homes
+        self.scalars = ()
+        self.entries, self.views = (), {}  # written by materialize() after the next update
+
+    def update(self, optimizer, group: dict, state: dict) -> None:
+        """One call of ``optimizer.update`` over the whole buffer, then the views and counts brought up to date."""
+        buf, p, flat = self.buf, self.tensor, self.state
+        assert flat is not None
+        g = buf.grad
+        wd = group.get("weight_decay", 0.0)
+        if wd and not optimizer.decoupled_weight_decay:
+            g = g + wd * buf.data  # a new array: the gradients are never changed
+        optimizer.update(p, g, flat, group)
+        if p.data is not buf.data:  # the update rebound p.data instead of changing it in place: keep the values
+            buf.data[...] = p.data
+            p.data = buf.data
+        homes = self.homes
+        fresh = not self.entries or len(flat) != len(homes) + len(self.scalars)
+        for key, home in homes.items():
+            value = flat.get(key)
+            if value is None:
+                fresh = True
+            elif value is not home:  # rebound (state[key] = new): copy into the array the views look at
+                home[...] = value
+                flat[key] = home
+        if not fresh and any(k not in homes and k not in self.scalars for k in flat):
+            fresh = True  # a name replaced by another one
+        if fresh:
+            self._materialize(state)
+        else:
+            for key in self.scalars:
+                value = flat[key]
+                for entry in self.entries:
+                    entry[key] = value
+        buf.bump_versions()
+
+    def _materialize(self, state: dict) -> None:
+        """Point every per-parameter entry at views of the flat state arrays (after the state got new names)."""
+        flat = self.state
+        assert flat is not None
+        buf, xp = self.buf, self.buf.backend.xp
+        homes: dict = {}
+        scalars = []
+        for key, value in flat.items():
+            if _backend.is_array(value) and tuple(value.shape) == tuple(buf.data.shape):
+                homes[key] = value
+            else:
+                scalars.append(key)
+        views = {key: tuple(_views(xp, home, buf)) for key, home in homes.items()}
+        entries: list[dict] = []
+        for i, p in enumerate(self.params):
+            entry = state.get(id(p))
+            if entry is None:
+                entry = state[id(p)] = {}
+            entry.clear()
+            for key in flat:
+                entry[key] = views[key][i] if key in views else flat[key]
+            entries.append(entry)
+        self.homes, self.scalars = homes, tuple(scalars)
+        self.views, self.entries = views, tuple(entries)
+
+    def release(self) -> None:
+        """Detach the parameters from this buffer's gradient slots (their values stay where they are)."""
+        self.buf.release()
+
+
+def _views(xp, flat, buf: FlatBuffer):
+    for t, at in zip(buf.tensors, buf.offsets, strict=True):
+        shape = tuple(t.data.shape)
+        n = 1
+        for d in shape:
+            n *= int(d)
+        yield xp.reshape(flat[at:at + n], shape, copy=False)
+
+
+class FlatGroup:
+    """One parameter group split into flat buffers and the parameters that keep the per-parameter path."""
+
+    def __init__(self, group: dict, flats: list[FlatParams], loose: list[Tensor]):
+        self.group = group
+        self.params = group["params"]
+        self.count = len(self.params)
+        self.flats = flats
+        self.loose = loose
+
+    def current(self, group: dict) -> bool:
+        """Whether the plan still fits ``group``: same parameter list, every buffer intact."""
+        params = group["params"]
+        return (group is self.group and params is self.params and len(params) == self.count
+                and all(f.buf.intact() for f in self.flats))
+
+    def release(self) -> None:
+        for f in self.flats:
+            f.release()
+
+
+def plan(group: dict, flatten: bool) -> FlatGroup:
+    """Split ``group``'s parameters into flat buffers, one per backend, device and real floating dtype.
+
+    Leaves that require grad join a buffer; the rest (and everything when
+    ``flatten`` is False, or on a backend whose arrays cannot be written in
+    place) keep the per-parameter path.
+    """
+    params = group["params"]
+    if not flatten:
+        return FlatGroup(group, [], list(params))
+    kinds: list[tuple] = []  # (backend, device, dtype, members)
+    loose: list[Tensor] = []
+    for p in params:
+        b = p.backend
+        if not (p.is_leaf and p.requires_grad and b.is_floating(p.data.dtype)):
+            loose.append(p)
+            continue
+        dev, dt = p.data.device, p.data.dtype
+        for kb, kdev, kdt, members in kinds:
+            if kb is b and kdev == dev and kdt == dt:
+                members.append(p)
+                break
+        else:
+            kinds.append((b, dev, dt, [p]))
+    flats = []
+    for *_, members in kinds:
+        try:
+            flats.append(FlatParams(FlatBuffer(members)))
+        except (TypeError, ValueError):  # arrays that cannot be viewed or written in place: per parameter
+            loose.extend(members)
+    if loose and flats:
+        order = {id(p): i for i, p in enumerate(params)}
+        loose.sort(key=lambda p: order[id(p)])
+    return FlatGroup(group, flats, loose)
