@@ -202,6 +202,42 @@ def test_a_nan_loss_stops_the_compiled_run_before_its_update(cpu_backend, epoch,
     assert all(math.isfinite(v) for v in runs[1][2])
 
 
+class _Magnitude(nn.Module):
+    """|h| as sqrt(h * h): finite everywhere, but its gradient at h = 0 is 0/0 = NaN."""
+
+    def forward(self, h):
+        return xpgrad.sqrt(h * h)
+
+
+class _ZeroRow(_Batches):
+    """The batches shifted away from 0, with one row all zeros instead of NaN: a finite loss, a NaN gradient."""
+
+    def __init__(self, epoch, batch):
+        super().__init__(epoch, batch)
+        self.X = self.X + 3.0  # the spiral starts at the origin: no other zero row
+
+    def __iter__(self):
+        for x, y in super().__iter__():
+            yield np.where(np.isnan(x), 0.0, x).astype(x.dtype), y
+
+
+@pytest.mark.parametrize("epoch, step", [(1, 1), (2, 3)])
+def test_a_nan_gradient_stops_the_compiled_run_before_its_update(cpu_backend, epoch, step):
+    """A zero input row makes sqrt(h * h)'s gradient NaN with a finite loss: the gradient check stops the run."""
+    errors, runs = [], []
+    for compile in (False, True):
+        xpgrad.manual_seed(0)
+        model = nn.Sequential(nn.Linear(2, 16, bias=False), _Magnitude(), nn.Linear(16, 3))
+        opt = xpgrad.optimizer("sgd", model.parameters(), lr=0.1)
+        with pytest.raises(NonFiniteLossError, match=r"gradient of parameter '0.weight'.*before this update") as err:
+            fit(model, xpgrad.loss("cross_entropy"), opt, _ZeroRow(epoch, step), 3, progress=False, compile=compile)
+        errors.append((err.value.epoch, err.value.step, err.value.kind))
+        runs.append((_weights(model), _arrays(opt.state_dict())))
+    assert errors[0] == errors[1] == (epoch, step, "gradient")
+    assert _same(runs[0][0], runs[1][0]) and _same(runs[0][1], runs[1][1])
+    assert all(np.isfinite(w).all() for w in runs[1][0].values())
+
+
 def test_compile_must_be_a_bool():
     model = _net()
     opt = xpgrad.optimizer("sgd", model.parameters(), lr=0.1)
@@ -285,3 +321,18 @@ def test_cli_train_compile_gives_the_same_run(capsys, tmp_path):
 def test_cli_help_lists_compile(capsys):
     assert main(["train", "--help"]) == 0
     assert "--compile" in capsys.readouterr().out
+
+
+def test_compiled_fit_on_a_device_backend_reads_as_little_as_eager(device_like_strict):
+    """On a device backend the checks stay on the device in replays too: the same host reads as eager."""
+    reads = device_like_strict
+    counts = []
+    runs = []
+    for compile in (False, True):
+        del reads[:]
+        runs.append(_train(compile, optimizer="adam", lr=1e-2, schedule="cosine", dropout=0.3))
+        counts.append(len(reads))
+    for key in ("history", "weights", "optimizer", "schedule"):
+        assert _same(runs[0][key], runs[1][key]), key
+    assert counts[0] == counts[1]
+    assert runs[1]["state"].compiled_step.stats["fallbacks"] == []

@@ -202,10 +202,8 @@ class EpochMeter:
         xp = self.xp
         if self.on_host:
             total = None
-            for _, p in self.params:
-                g = p.grad
-                if g is not None:
-                    total = xp.sum(g) if total is None else total + xp.sum(g)
+            for g in self._gradient_arrays():
+                total = xp.sum(g) if total is None else total + xp.sum(g)
             if total is not None and not math.isfinite(float(total)):
                 name = nonfinite_parameter(self.params, grads=True)
                 if name is not None:
@@ -218,6 +216,20 @@ class EpochMeter:
             bad = ~xp.isfinite(sums[0] if len(sums) == 1 else xp.sum(xp.stack(sums)))
             first = next(i for i, (_, p) in enumerate(self.params) if p.grad is not None)
             self._flag(bad, 2 + first)
+
+    def _gradient_arrays(self) -> list:
+        """The gradient arrays to sum: each flat buffer of the optimizer whose every gradient is in its slot, whole
+        (one sum for all its parameters), then the gradients of the parameters outside such buffers."""
+        arrays: list = []
+        covered: set = set()
+        buffers = getattr(self.optimizer, "flat_buffers", None)
+        if callable(buffers):
+            for buf in buffers():
+                if buf.grads_ready():
+                    arrays.append(buf.grad)
+                    covered.update(map(id, buf.tensors))
+        arrays.extend(p.grad for _, p in self.params if p.grad is not None and id(p) not in covered)
+        return arrays
 
     def _flag_any(self, sums: list, base: int, step: int | None = None) -> None:
         xp = self.xp
