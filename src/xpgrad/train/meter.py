@@ -23,7 +23,7 @@ _FLOAT_TARGETS: dict = {}
 
 
 def correct_count(xp: Any, scores: Any, targets: Any) -> Any:
-    """Number of rows whose predicted class is the label, as a 0-d int64 array (not read back).
+    """Number of rows whose predicted class is the label, as a 0-d integer array (not read back).
 
     The prediction is the argmax of 2-D scores, or ``score > 0`` for one
     score per row; the label is the argmax of 2-D float targets (one-hot),
@@ -48,7 +48,7 @@ def correct_count(xp: Any, scores: Any, targets: Any) -> Any:
         pred = xp.astype(xp.reshape(scores, (-1,)) > 0, xp.int64)
     if targets.ndim != 1:  # the reshape of 1-D labels was a call per step for nothing
         targets = xp.reshape(targets, (-1,))
-    return xp.sum(xp.astype(pred == targets, xp.int64))
+    return xp.count_nonzero(pred == targets)  # one call (a sum needed an astype first)
 
 
 def _current_lr(optimizer: Any) -> float:
