@@ -203,6 +203,9 @@ def compare(case, backend="numpy", rounds=None, check=True, one_core=False, prob
     if len(torch_keys) > 1:
         medians["torch"] = min(medians[k] for k in torch_keys)
     result = {"case": case, "backend": backend, "base": base, "median_s": medians}
+    compiled = getattr(steps.get("xpgrad-compiled"), "compiled", None)
+    if compiled is not None:
+        result["compile_stats"] = dict(compiled.stats)
     if measure_memory and backend == "numpy":
         result["memory"] = memory(weights, biases, x, y, backend)
     return result
@@ -215,6 +218,11 @@ def report(res):
     for name, t in m.items():
         ratio = f"  x{t / base:.3f}" if base else ""
         lines.append(f"    {name:<16} {t * 1e6:10.1f} us{ratio}")
+    if "compile_stats" in res:
+        st = res["compile_stats"]
+        why = f"; ran eagerly because: {'; '.join(dict.fromkeys(st['fallbacks']))}" if st.get("fallbacks") else ""
+        lines.append(f"    xpgrad-compiled: {st.get('traces')} trace(s), {st.get('replays')} replays, "
+                     f"{st.get('eager')} eager calls{why}")
     if "memory" in res:
         mem, mib = res["memory"], 2.0**20
         ref = sum(mem["numpy"])

@@ -40,6 +40,8 @@ def test_small_case_prints_every_row_and_the_blas_line(compare, capsys):
     assert "BLAS: " in out and "thread" in out
     baseline = [line for line in out.splitlines() if line.startswith("    numpy ")][0]
     assert baseline.rstrip().endswith("x1.000")
+    stats = [line for line in out.splitlines() if line.startswith("    xpgrad-compiled:")]
+    assert len(stats) == 1 and "trace(s)" in stats[0] and "replays" in stats[0]
     memory = [line.split()[1] for line in out.splitlines() if line.startswith("    memory ")]
     assert memory == ["numpy", "xpgrad", "xpgrad-compiled"]
 
