@@ -66,7 +66,11 @@ def default_cpu():
 
 def enter_one_core(argv, cpu):
     """Pin to ``cpu``; unless already re-executed (marker set), re-execute with one BLAS thread. Returns if pinned."""
-    os.sched_setaffinity(0, {cpu})
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError as err:
+        raise SystemExit(f"--one-core {cpu}: cannot pin to core {cpu} ({err}); this process may run on cores "
+                         f"{sorted(os.sched_getaffinity(0))}: pass one of them") from None
     if os.environ.get(ONE_CORE_MARKER) != str(cpu):
         sys.stdout.flush()
         os.execve(sys.executable, one_core_command(argv), one_core_env(os.environ, cpu))
@@ -183,13 +187,14 @@ def memory(weights, biases, x, y, backend="numpy"):
 
 # --- one case -------------------------------------------------------------------------------------
 
-def default_schedule(n_params, rounds=None):
+def default_schedule(n_params, rounds=None, reps=None):
     """(rounds, repetitions per sample): fewer and shorter for the big medium case."""
     heavy = n_params > 1_000_000
-    return rounds or (15 if heavy else 40), 2 if heavy else 20
+    return rounds or (15 if heavy else 40), reps or (2 if heavy else 20)
 
 
-def compare(case, backend="numpy", rounds=None, check=True, one_core=False, problem_=None, measure_memory=True):
+def compare(case, backend="numpy", rounds=None, check=True, one_core=False, problem_=None, measure_memory=True,
+            reps=None):
     """Time every variant on ``case`` (or on ``problem_ = (weights, biases, x, y)``) and return the figures."""
     weights, biases, x, y = problem_ or make_problem(case)
     pairs = variants(weights, biases, x, y, backend, one_core=one_core)
@@ -198,7 +203,7 @@ def compare(case, backend="numpy", rounds=None, check=True, one_core=False, prob
     if check and base:
         check_same(base, pairs[base], {k: v for k, v in pairs.items() if k != base})
     steps = {name: pair[0] for name, pair in pairs.items()}
-    medians = time_interleaved(steps, *default_schedule(sum(w.size for w in weights), rounds))
+    medians = time_interleaved(steps, *default_schedule(sum(w.size for w in weights), rounds, reps))
     torch_keys = [k for k in medians if k.startswith("torch")]
     if len(torch_keys) > 1:
         medians["torch"] = min(medians[k] for k in torch_keys)
@@ -253,12 +258,13 @@ def sweep_overheads(depths, medians, base="numpy"):
     return out
 
 
-def sweep(depths, width=64, batch=32, rounds=None, one_core=False):
+def sweep(depths, width=64, batch=32, rounds=None, one_core=False, reps=None):
     """Time the deep MLP at each depth (``depth`` Linear layers of ``width``, then one to 10 classes)."""
     per_depth = {}
     for depth in depths:
         prob = problem(batch, [width] * depth + [10])
-        res = compare(f"depth {depth}", "numpy", rounds, one_core=one_core, problem_=prob, measure_memory=False)
+        res = compare(f"depth {depth}", "numpy", rounds, one_core=one_core, problem_=prob, measure_memory=False,
+                      reps=reps)
         per_depth[depth] = {k: v for k, v in res["median_s"].items() if not k.startswith("torch")}
     names = list(per_depth[depths[0]])
     medians = {name: [per_depth[d][name] for d in depths] for name in names}
@@ -285,6 +291,7 @@ def parse(argv):
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES),
                         help="cases to time (default: all; none with --sweep for the sweep alone)")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 40, 15 for medium)")
+    parser.add_argument("--reps", type=int, default=None, help="steps per timed sample (default 20, 2 for medium)")
     parser.add_argument("--sweep", action="store_true", help="also time the deep MLP at several depths")
     parser.add_argument("--depths", nargs="+", type=int, default=[2, 4, 8, 16], help="depths of the sweep")
     parser.add_argument("--one-core", nargs="?", type=int, const=-1, default=None, metavar="CPU",
@@ -302,9 +309,9 @@ def main(argv=None):
     base = "hand-written CuPy" if args.backend == "cupy" else "hand-written NumPy"
     print(f"median time of one training step (lower is better); ratios relative to {base}", flush=True)
     for case in args.cases:
-        print(report(compare(case, args.backend, args.rounds, one_core=one_core)), flush=True)
+        print(report(compare(case, args.backend, args.rounds, one_core=one_core, reps=args.reps)), flush=True)
     if args.sweep:
-        medians, overheads = sweep(args.depths, rounds=args.rounds, one_core=one_core)
+        medians, overheads = sweep(args.depths, rounds=args.rounds, one_core=one_core, reps=args.reps)
         print(sweep_report(args.depths, medians, overheads), flush=True)
     return 0
 

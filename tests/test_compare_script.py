@@ -48,7 +48,7 @@ def test_small_case_prints_every_row_and_the_blas_line(compare, capsys):
 
 def test_jax_row_absent_when_jax_does_not_import(compare, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "jax", None)  # ``import jax`` now raises ImportError
-    compare.main(["--cases", "small", "--rounds", "1"])
+    compare.main(["--cases", "small", "--rounds", "1", "--reps", "1"])
     rows = _rows(capsys.readouterr().out)
     assert "jax-jit" not in rows and "xpgrad-compiled" in rows
 
@@ -100,7 +100,7 @@ def test_sweep_fit_recovers_intercept_and_slope(compare):
 
 def test_sweep_runs_and_reports_per_layer_overhead(compare, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "jax", None)
-    compare.main(["--cases", "--sweep", "--depths", "1", "3", "--rounds", "1"])
+    compare.main(["--cases", "--sweep", "--depths", "1", "3", "--rounds", "1", "--reps", "1"])
     out = capsys.readouterr().out
     assert "depth sweep" in out
     lines = [line for line in out.splitlines() if "us per layer" in line]
