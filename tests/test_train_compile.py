@@ -17,7 +17,7 @@ import pytest
 import xpgrad
 from xpgrad import nn
 from xpgrad.cli import main
-from xpgrad.train import Callback, NonFiniteLossError, StepResult, TrainState, fit, train_step
+from xpgrad.train import Callback, NonFiniteLossError, fit, train_step
 
 # NaN losses are made on purpose below: NumPy's warnings about them are expected
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -243,20 +243,6 @@ def test_compile_must_be_a_bool():
     opt = xpgrad.optimizer("sgd", model.parameters(), lr=0.1)
     with pytest.raises(TypeError, match=r"compile must be True or False.*'yes'"):
         fit(model, xpgrad.loss("cross_entropy"), opt, _data(), 1, compile="yes", progress=False)
-
-
-def test_a_compiled_train_step_belongs_to_its_state():
-    from xpgrad.train import History, compiled_train_step
-
-    model = _net()
-    opt = xpgrad.optimizer("sgd", model.parameters(), lr=0.1)
-    state = TrainState(model, opt, None, History(), loss_fn=xpgrad.loss("cross_entropy"))
-    step = compiled_train_step(state)
-    x, y = xpgrad.tensor(_data()[0][:4]), xpgrad.tensor(_data()[1][:4])
-    assert isinstance(step(state, x, y), StepResult) and state.compiled_step is not None
-    other = TrainState(model, opt, None, History(), loss_fn=xpgrad.loss("cross_entropy"))
-    with pytest.raises(ValueError, match=r"bound to the TrainState it was built for.*compiled_train_step"):
-        step(other, x, y)
 
 
 # -- schedules inside a user's own compiled step -------------------------------------------------

@@ -9,8 +9,8 @@ weight matrices): forward pass, ``L.backward()``, ``optimizer.step()``, then
 one ``schedule.step()``. The parts live in small modules:
 
 - ``loop``: :func:`fit`, :func:`evaluate`, :func:`train_step` (the step ``fit``
-  takes per batch; pass your own with ``fit(..., step=...)``) and
-  :func:`compiled_train_step` (that step compiled, for ``fit(..., compile=True)``);
+  takes per batch; pass your own with ``fit(..., step=...)``, and compile it
+  with ``fit(..., compile=True)``);
 - ``callbacks``: :class:`Callback` (epoch hooks and ``on_step_end``),
   :class:`EarlyStopping`, :class:`ModelCheckpoint`;
 - ``history``: :class:`History`, :class:`TrainState`, :class:`NonFiniteLossError`;
@@ -33,8 +33,8 @@ True
 
 from .callbacks import Callback, EarlyStopping, ModelCheckpoint
 from .history import History, NonFiniteLossError, TrainState
-from .loop import StepResult, compiled_train_step, evaluate, fit, train_step
+from .loop import StepResult, evaluate, fit, train_step
 from .meter import EpochMeter
 
 __all__ = ["Callback", "EarlyStopping", "EpochMeter", "History", "ModelCheckpoint", "NonFiniteLossError",
-           "StepResult", "TrainState", "compiled_train_step", "evaluate", "fit", "train_step"]
+           "StepResult", "TrainState", "evaluate", "fit", "train_step"]

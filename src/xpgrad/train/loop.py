@@ -100,15 +100,15 @@ def _eagerly(fn: Callable, *args: Any) -> Any:
     return _eager_call(fn, *args)
 
 
-def compiled_train_step(state: TrainState, step: Callable[..., StepResult] | None = None) -> Callable[..., StepResult]:
+def _compiled_step(state: TrainState, step: Callable[..., StepResult] | None = None) -> Callable[..., StepResult]:
     """``step`` (default :func:`train_step`) bound to ``state`` and compiled with :func:`xpgrad.compile`.
 
-    Returns a ``(state, x, y) -> StepResult`` that calls the compiled
-    ``(x, y) -> (loss, scores)``: the first call with a batch shape (and
-    dtype, grad and train/eval mode) records the step, later ones replay it
-    with the new batch. The compiled function is kept as
-    ``state.compiled_step`` (its ``stats`` count traces and replays).
-    ``fit(..., compile=True)`` builds one per call.
+    Returns the ``(state, x, y) -> StepResult`` that ``fit(..., compile=True)``
+    calls per batch: it calls the compiled ``(x, y) -> (loss, scores)``, whose
+    first call with a batch shape (and dtype, grad and train/eval mode)
+    records the step and later ones replay it with the new batch. The
+    compiled function is kept as ``state.compiled_step`` (its ``stats`` count
+    traces and replays).
 
     >>> import xpgrad
     >>> from xpgrad import nn
@@ -116,11 +116,11 @@ def compiled_train_step(state: TrainState, step: Callable[..., StepResult] | Non
     >>> model = nn.Linear(2, 2)
     >>> opt = xpgrad.optimizer("sgd", model.parameters(), lr=0.1)
     >>> state = TrainState(model, opt, None, History(), loss_fn=xpgrad.loss("cross_entropy"))
-    >>> step = compiled_train_step(state)
+    >>> step = _compiled_step(state)
     >>> x, y = xpgrad.tensor([[1.0, 0.0], [0.0, 1.0]]), xpgrad.tensor([0, 1])
     >>> losses = [float(step(state, x, y).loss) for _ in range(3)]
-    >>> losses[0] > losses[1] > losses[2]
-    True
+    >>> losses[0] > losses[1] > losses[2], state.compiled_step.stats["replays"]
+    (True, 2)
     """
     body = step or train_step
 
@@ -131,10 +131,7 @@ def compiled_train_step(state: TrainState, step: Callable[..., StepResult] | Non
     fit_step.__qualname__ = fit_step.__name__ = f"fit_step[{getattr(body, '__name__', type(body).__name__)}]"
     compiled = state.compiled_step = compile_step(fit_step)
 
-    def call(state_: TrainState, x: Tensor, y: Tensor) -> StepResult:
-        if state_ is not state:
-            raise ValueError("this compiled step is bound to the TrainState it was built for; build another one "
-                             "with compiled_train_step(state) for a new state")
+    def call(state: TrainState, x: Tensor, y: Tensor) -> StepResult:
         objective, scores = compiled(x, y)
         return StepResult(objective, scores)
 
@@ -360,8 +357,8 @@ def fit(model: Any, loss: Callable, optimizer: Any, train_data: Any, epochs: int
         ``(state, x, y) -> StepResult`` called for every batch instead of
         :func:`train_step` (gradient accumulation, clipping, ...).
     compile : bool
-        Train with the step compiled by :func:`xpgrad.compile` (see
-        :func:`compiled_train_step`): the first batch of each shape records
+        Train with the step compiled by :func:`xpgrad.compile`: the first
+        batch of each shape records
         the step, later batches replay it as a flat program with the new
         batch. Losses, metrics and weights are the same as without it, bit for
         bit; the checks, ``before_update``, the optimizer's and the schedule's
@@ -415,7 +412,7 @@ def fit(model: Any, loss: Callable, optimizer: Any, train_data: Any, epochs: int
     val_checked: set = set()
     was_training = getattr(model, "training", True)
     bar = Progress(progress, _steps(data), epochs, start_epoch, log_every)
-    run_step = compiled_train_step(state, step) if compile else step or train_step
+    run_step = _compiled_step(state, step) if compile else step or train_step
     try:
         for cb in callbacks:
             cb.on_train_begin(state)
