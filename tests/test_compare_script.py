@@ -21,7 +21,13 @@ def compare(monkeypatch):
     spec = importlib.util.spec_from_file_location("xpgrad_compare_script", BENCH / "compare.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    yield module
+    try:  # one BLAS thread: on a loaded machine, waiting for a descheduled BLAS thread makes a step 100x slower
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield module
+    else:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield module
     import xpgrad
 
     xpgrad.set_backend("numpy")
