@@ -58,6 +58,15 @@ class Optimizer:
     new values to ``p.data`` and ``state[key]`` (augmented assignment on them
     is fine), never to a local alias of a buffer: see the module docstring.
 
+    Parameters of one group, backend, device and real floating dtype are kept
+    in one :class:`xpgrad.FlatBuffer` (their ``.data`` become views into one
+    array, their ``.grad`` views into one gradient array, reused every step),
+    and ``update`` is called once per buffer with ``p`` a 1-D tensor over all
+    of them, ``g`` the flat gradient and ``state`` the buffer's flat state; the
+    per-parameter entries of :attr:`state` are views of it. A class whose
+    update is not elementwise sets ``flatten = False`` to get one parameter
+    per call (see :mod:`xpgrad.optimizers.flat_state`).
+
     Parameters
     ----------
     parameters : iterable of Tensor, iterable of dict, or object with ``parameters()``

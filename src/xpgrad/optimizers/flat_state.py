@@ -43,7 +43,10 @@ class FlatParams:
         self.views: dict = {}  # name -> the views of homes[name], one per parameter
 
     def ready(self, state: dict) -> bool:
-        """Whether a flat update may run now: intact buffer, every gradient in its slot, the state in sync."""
+        """Whether a flat update may run now: every gradient in its slot and the state in sync (gathered if need be).
+
+        The caller has checked that the buffer is intact (:meth:`FlatGroup.current`).
+        """
         buf = self.buf
         if not buf.grads_ready():
             return False
