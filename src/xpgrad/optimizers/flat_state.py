@@ -20,6 +20,9 @@ step takes the per-parameter path. Nothing is lost and nothing is applied twice.
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import attrgetter, eq, is_
+
 from .. import backend as _backend
 from ..autograd.creation import as_tensor
 from ..autograd.flat import FlatBuffer
@@ -34,6 +37,7 @@ class FlatParams:
     def __init__(self, buf: FlatBuffer):
         self.buf = buf
         self.params = buf.tensors
+        self.ids = tuple(id(p) for p in buf.tensors)
         self.tensor = as_tensor(buf.data, backend=buf.backend)  # what update() gets as ``p``
         self.tensor.data = buf.data  # shared, never a copy
         self.state: dict | None = None  # the flat state; None: gather it from the entries first
@@ -48,31 +52,37 @@ class FlatParams:
         The caller has checked that the buffer is intact (:meth:`FlatGroup.current`).
         """
         buf = self.buf
-        if not buf.grads_ready():
+        if not all(map(is_, map(_GRAD, buf.tensors), buf.grad_views)):  # buf.grads_ready(), in C loops
             return False
         if self.state is not None and self._synced(state):
             return True
         return self._gather(state)
 
+    def intact(self) -> bool:
+        """Whether every parameter still holds its view of the buffer (``buf.intact()``, in C loops)."""
+        buf = self.buf
+        return all(map(is_, map(_DATA, buf.tensors), buf.views))
+
     def _synced(self, state: dict) -> bool:
-        """Whether every entry of ``state`` is still the dict holding this buffer's views and counts."""
-        get = state.get
+        """Whether every entry of ``state`` is still the dict holding this buffer's views and counts.
+
+        Runs at every step, so the loops are C loops (``map``) over the parameters.
+        """
         flat = self.state
         assert flat is not None
-        n = len(flat)
-        for p, entry in zip(self.params, self.entries, strict=True):
-            if get(id(p)) is not entry or len(entry) != n:
-                return False
+        entries = self.entries
+        if not all(map(is_, map(state.get, self.ids), entries)):
+            return False  # an entry was replaced (load_state_dict) or removed
+        if not all(map(eq, map(len, entries), repeat(len(flat)))):
+            return False  # an entry got a buffer the flat state does not have
+        get = dict.get
         for key, views in self.views.items():
-            for entry, view in zip(self.entries, views, strict=True):
-                if entry.get(key) is not view:
-                    return False
+            if not all(map(is_, map(get, entries, repeat(key)), views)):
+                return False  # rebound: state[key] = new array
         for key in self.scalars:
             value = flat[key]
-            if _backend.is_array(value):  # an array not shaped like the parameters: the same object everywhere
-                if any(entry.get(key) is not value for entry in self.entries):
-                    return False
-            elif any(entry.get(key, value) != value for entry in self.entries):
+            test = is_ if _backend.is_array(value) else eq  # an array not shaped like the parameters: one object
+            if not all(map(test, map(get, entries, repeat(key)), repeat(value))):
                 return False
         return True
 
@@ -174,6 +184,9 @@ class FlatParams:
         self.buf.release()
 
 
+_DATA, _GRAD = attrgetter("data"), attrgetter("grad")
+
+
 def _views(xp, flat, buf: FlatBuffer):
     for t, at in zip(buf.tensors, buf.offsets, strict=True):
         shape = tuple(t.data.shape)
@@ -197,7 +210,7 @@ class FlatGroup:
         """Whether the plan still fits ``group``: same parameter list, every buffer intact."""
         params = group["params"]
         return (group is self.group and params is self.params and len(params) == self.count
-                and all(f.buf.intact() for f in self.flats))
+                and all(f.intact() for f in self.flats))
 
     def release(self) -> None:
         for f in self.flats:
