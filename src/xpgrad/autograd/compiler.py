@@ -19,6 +19,7 @@ bodies on the same arrays, its results are bit-identical to eager ones.
 from __future__ import annotations
 
 import functools
+import operator
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,9 @@ from .trace import CONST, OP, Backward, Call, Eager, Op, SlotRef, Trace, resolve
 __all__ = ["CompileWarning", "CompiledFunction", "compile"]
 
 _new = object.__new__
+_is = operator.is_
+_data = operator.attrgetter("data")
+_requires_grad = operator.attrgetter("requires_grad")
 
 
 class CompileWarning(UserWarning):
@@ -51,6 +55,9 @@ class Program:
         # guards: what the signature cannot see but the recording depends on
         self.modules = tuple((m, flag) for m, flag in trace.modules.values())
         self.ext_guards = tuple((t, t.requires_grad, tuple(t.data.shape), t.data.dtype) for t, _ in self.externals)
+        self._ext_tensors = [t for t, _ in self.externals]
+        self._ext_flags = [t.requires_grad for t in self._ext_tensors]
+        self._ext_seen = [t.data for t in self._ext_tensors]  # arrays already checked: identity is enough
         stub = _stub()
         node_index: dict[int, int] = {}
         code = []
@@ -71,10 +78,16 @@ class Program:
         for m, flag in self.modules:
             if m.training is not flag:
                 return False
+        tensors = self._ext_tensors
+        # the usual case in two C-level loops: the same arrays as last time, the same requires_grad flags
+        if all(map(_is, map(_data, tensors), self._ext_seen)) and \
+                all(map(_is, map(_requires_grad, tensors), self._ext_flags)):
+            return True
         for t, requires_grad, shape, dtype in self.ext_guards:
             d = t.data
             if t.requires_grad is not requires_grad or d.shape != shape or d.dtype != dtype:
                 return False
+        self._ext_seen = [t.data for t in tensors]
         return True
 
     def run(self, tensors: list) -> Any:
@@ -105,14 +118,33 @@ def _forward(op: Op, node: int | None, stub: Tensor):
 
     dynamic = any(slots_in(v) for v in kwargs.values())
 
-    def step(S, C, A):
+    def fresh_ctx():
         ctx = _new(Context)
         ctx.xp, ctx.backend, ctx.needs_input_grad = xp, backend, needs
         ctx.fn, ctx.parents, ctx.freed, ctx.seq = fn, parents, False, 0
-        kw = {k: resolve(v, S) for k, v in kwargs.items()} if dynamic else kwargs
-        S[out] = forward(ctx, *[S[i] for i in ins], **kw)
-        if node is not None:
-            C[node] = ctx
+        return ctx
+
+    if dynamic or kwargs:
+        def step(S, C, A):
+            ctx = fresh_ctx()
+            kw = {k: resolve(v, S) for k, v in kwargs.items()} if dynamic else kwargs
+            S[out] = forward(ctx, *[S[i] for i in ins], **kw)
+            if node is not None:
+                C[node] = ctx
+    elif len(ins) == 3:  # Linear, LinearReLU: the hot ops get the argument fetch spelled out
+        i0, i1, i2 = ins
+
+        def step(S, C, A):
+            ctx = fresh_ctx()
+            S[out] = forward(ctx, S[i0], S[i1], S[i2])
+            if node is not None:
+                C[node] = ctx
+    else:
+        def step(S, C, A):
+            ctx = fresh_ctx()
+            S[out] = forward(ctx, *[S[i] for i in ins])
+            if node is not None:
+                C[node] = ctx
 
     return step
 
