@@ -358,18 +358,18 @@ def fit(model: Any, loss: Callable, optimizer: Any, train_data: Any, epochs: int
         :func:`train_step` (gradient accumulation, clipping, ...).
     compile : bool
         Train with the step compiled by :func:`xpgrad.compile`: the first
-        batch of each shape records
-        the step, later batches replay it as a flat program with the new
-        batch. Losses, metrics and weights are the same as without it, bit for
-        bit; the checks, ``before_update``, the optimizer's and the schedule's
-        ``step`` still run at every batch, so a NaN loss stops training before
-        its update as in eager mode. With a custom ``step`` that step is
-        compiled, and its body follows the compile rules: Python side effects
-        in it (counters, prints, appends) happen only when it is recorded,
-        and a host read of a tensor (``float(loss)``, ``.item()``) or an
-        in-place change outside a function marked :func:`xpgrad.run_eagerly`
-        makes it run eagerly, with a warning that says why. Validation stays
-        eager. ``state.compiled_step`` holds the compiled function.
+        batch of each shape records the step, later batches replay it as a
+        flat program with the new batch. Losses, metrics and weights are the
+        same as without it, bit for bit; the checks, ``before_update``, the
+        optimizer's and the schedule's ``step`` still run at every batch, so a
+        NaN loss stops training before its update as in eager mode. With a
+        custom ``step`` that step is compiled, and its body follows the
+        compile rules: Python side effects in it (counters, prints, appends)
+        happen only when it is recorded, and a host read of a tensor
+        (``float(loss)``, ``.item()``) or an in-place change outside a
+        function marked :func:`xpgrad.run_eagerly` makes it run eagerly, with
+        a warning that says why. Validation stays eager.
+        ``state.compiled_step`` holds the compiled function.
 
     Returns
     -------
