@@ -302,7 +302,7 @@ def test_step_and_zero_grad_run_eagerly_in_subclasses_too():
         assert getattr(cls.zero_grad, "__xpgrad_eager__", False), cls
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam"])
+@pytest.mark.parametrize("name", ["sgd", "nesterov", "adam"])
 def test_a_compiled_training_step_equals_the_eager_one(name):
     cls = optimizer_class(name)
     a, b = two_models()
@@ -322,6 +322,7 @@ def test_a_compiled_training_step_equals_the_eager_one(name):
         want = train_step(a, opt_a, x)
         got = compiled(b, opt_b, x)
         assert np.array_equal(got.numpy(), want.numpy())
+    assert compiled.stats["traces"] == 1 and compiled.stats["replays"] == 4  # replayed, the flat step run eagerly
     assert_identical(arrays(list(a.parameters()), opt_a), arrays(list(b.parameters()), opt_b))
 
 
