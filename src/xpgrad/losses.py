@@ -38,16 +38,18 @@ def _labels(name, scores, targets):
     """Integer class indices ``(N,)`` on the scores' backend, with shapes checked."""
     if not isinstance(scores, Tensor):
         raise TypeError(f"{name}: scores must be an xpgrad.Tensor, got {type(scores).__name__}")
+    b = scores.backend
     if isinstance(targets, Tensor):
-        check_same_place(name, scores, targets)
+        if targets.backend is not b or b.multi_device:
+            check_same_place(name, scores, targets)
         labels = targets.data
     else:
-        labels = scores.backend.asarray(targets)
-    xp = scores.backend.xp
-    if not xp.isdtype(labels.dtype, "integral"):
+        labels = b.asarray(targets)
+    if not b.xp.isdtype(labels.dtype, "integral"):
         raise TypeError(f"{name}: targets must be integer class indices, got dtype {labels.dtype}; "
                         "for float targets use 'mse' or 'binary_cross_entropy'")
-    if scores.ndim != 2 or tuple(labels.shape) != (scores.shape[0],):
+    s = scores.data.shape
+    if len(s) != 2 or labels.ndim != 1 or labels.shape[0] != s[0]:
         raise ValueError(f"{name}: expected scores of shape (N, C) and targets of shape (N,), got scores "
                          f"{scores.shape} and targets {tuple(labels.shape)}")
     return labels
@@ -92,21 +94,31 @@ class SoftmaxCrossEntropy(Function):
     @staticmethod
     def forward(ctx, scores, labels, reduction="mean"):
         xp = ctx.xp
-        z = scores - xp.max(scores, axis=1, keepdims=True)
+        z = scores - xp.max(scores, axis=1, keepdims=True)  # shifted: every z <= 0, so exp never overflows
         e = xp.exp(z)
         s = xp.sum(e, axis=1, keepdims=True)
         onehot = _onehot(xp, labels, scores.shape[1], scores.dtype)
         _check_hits(ctx, "softmax_cross_entropy", labels, onehot)
-        per = xp.log(s[:, 0]) - xp.sum(z * onehot, axis=1)
-        ctx.save_for_backward(e / s, onehot)
+        picked = z * onehot  # z of each row's label, 0 elsewhere
+        if reduction == "none":
+            out = xp.log(s[:, 0]) - xp.sum(picked, axis=1)
+        else:  # Σᵢ (log sᵢ − z_{i,yᵢ}) as two whole-array sums: both terms are >= 0, nothing cancels
+            out = xp.sum(xp.log(s)) - xp.sum(picked)
+            if reduction == "mean":
+                out = out / scores.shape[0]
+        ctx.saved_tensors = (e / s, onehot)
         ctx.reduction = reduction
-        return _reduce(xp, per, reduction)
+        return out
 
     @staticmethod
     def backward(ctx, g):
         p, onehot = ctx.saved_tensors
-        g = _scale(g, ctx.reduction, p.shape[0])
-        return (p - onehot) * (g[:, None] if ctx.reduction == "none" else g), None
+        reduction = ctx.reduction
+        if reduction == "none":
+            return (p - onehot) * g[:, None], None
+        if reduction == "mean":
+            g = g / p.shape[0]
+        return (p - onehot) * g, None
 
 
 class MulticlassSVM(Function):

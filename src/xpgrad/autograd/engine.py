@@ -32,19 +32,21 @@ def _graph_nodes(root):
     Every node carries its creation number and an op's inputs are created
     before its output, so sorting by that number, newest first, is a valid
     reverse topological order; the walk itself uses an explicit stack, so
-    deep graphs do not touch the recursion limit.
+    deep graphs do not touch the recursion limit. A node whose graph was
+    already spent raises here, before any gradient is touched.
     """
     nodes, seen, stack = [], {id(root)}, [root]
+    push, pop, see = stack.append, stack.pop, seen.add
     while stack:
-        node = stack.pop()
+        node = pop()
         ctx = node._ctx
         if ctx.freed:
             raise RuntimeError(
                 f"trying to backward through a graph a second time (through {ctx.fn.__name__}); its saved "
                 "arrays were freed after the first backward. Pass retain_graph=True to the first "
                 "backward() if you need to call it again.")
-        nodes.append((ctx.seq, node))  # sequence numbers are unique, so nodes are never compared
         seq = ctx.seq
+        nodes.append((seq, node))  # sequence numbers are unique, so nodes are never compared
         for p in ctx.parents:
             pctx = getattr(p, "_ctx", _SCALAR)
             if pctx is _SCALAR:
@@ -53,8 +55,8 @@ def _graph_nodes(root):
                 p = _state_at(ctx, p)
                 pctx = p._ctx
             if pctx is not None and id(p) not in seen:
-                seen.add(id(p))
-                stack.append(p)
+                see(id(p))
+                push(p)
     nodes.sort(reverse=True)
     return nodes
 
@@ -148,6 +150,23 @@ def accumulate_leaf(xp, leaf, pg, fresh: bool) -> None:
         leaf.grad = grad + pg
 
 
+def _fit(ctx, parent, pg, backend):
+    """``pg`` summed down to ``parent``'s shape (undoing broadcasting) and in its dtype; (array, reduced?)."""
+    data = parent.data
+    fresh = False
+    if pg.shape != data.shape:
+        try:
+            pg = unbroadcast(backend.xp, pg, data.shape)
+        except (ValueError, TypeError, IndexError):
+            _shape_error(ctx, parent, pg)
+        if pg.shape != data.shape:
+            _shape_error(ctx, parent, pg)
+        fresh = True  # the reduction made a new array
+    if pg.dtype != data.dtype:  # e.g. a real input of a complex op: its gradient is the real part
+        pg = _to_dtype(backend, pg, data.dtype)  # a view when pg is a fresh complex array
+    return pg, fresh
+
+
 def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
     """Apply the chain rule from ``root`` down to every leaf that requires grad.
 
@@ -160,41 +179,39 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
     g0 = _initial_grad(root, grad)
     if _tracing.active is not None:  # xpgrad.compile records the backward pass, which then runs as usual
         _tracing.active.backward(root, grad, retain_graph)
+    backend = root._backend
+    xp = backend.xp
     if root._ctx is None:
-        accumulate_leaf(root._backend.xp, root, g0, False)
+        accumulate_leaf(xp, root, g0, False)
         return
-    xp = root._backend.xp
     grads = {id(root): g0}
+    pop, get = grads.pop, grads.get
     for _, node in _graph_nodes(root):
-        g = grads.pop(id(node), None)
+        g = pop(id(node), None)
         if g is None:
             continue
         ctx = node._ctx
-        in_grads = ctx.fn.backward(ctx, g)
+        fn = ctx.fn
+        in_grads = fn.backward(ctx, g)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,) if not isinstance(in_grads, list) else tuple(in_grads)
-        owned = ctx.fn.owns_grads
-        # needs_input_grad is True exactly for the arguments that are tensors requiring grad
-        # strict=False: a backward may leave out trailing None gradients
-        for parent, pg, needed in zip(ctx.parents, in_grads, ctx.needs_input_grad, strict=False):
+        owned = fn.owns_grads
+        # needs_input_grad is True exactly for the arguments that are tensors requiring grad;
+        # a backward may leave out trailing None gradients (zip stops at the shortest)
+        for parent, pg, needed in zip(ctx.parents, in_grads, ctx.needs_input_grad):  # noqa: B905 (hot: no kwargs)
             if pg is None or not needed:
                 continue
-            fresh = owned
-            if pg.shape != parent.data.shape:
-                try:
-                    pg = unbroadcast(xp, pg, parent.data.shape)
-                except (ValueError, TypeError, IndexError):
-                    _shape_error(ctx, parent, pg)
-                if pg.shape != parent.data.shape:
-                    _shape_error(ctx, parent, pg)
-                fresh = True  # the reduction made a new array
-            if pg.dtype != parent.data.dtype:  # e.g. a real input of a complex op: its gradient is the real part
-                pg = _to_dtype(root._backend, pg, parent.data.dtype)  # a view when pg is a fresh complex array
+            data = parent.data
+            if pg.shape != data.shape or (pg.dtype is not data.dtype and pg.dtype != data.dtype):
+                pg, fresh = _fit(ctx, parent, pg, backend)
+                fresh = fresh or owned
+            else:
+                fresh = owned
             if parent._ctx is None:
                 accumulate_leaf(xp, parent, pg, fresh)
             else:
                 key = id(parent)
-                prev = grads.get(key)
+                prev = get(key)
                 grads[key] = pg if prev is None else prev + pg
         if not retain_graph:
             ctx.release()

@@ -255,6 +255,46 @@ class Backend:
         """
         return x * self.xp.astype(keep, x.dtype)
 
+    def relu_grad(self, g: Any, y: Any) -> Any:
+        """The gradient ``g`` where ``y > 0``, 0 elsewhere: the backward of y = max(0, ·) given its output ``y``.
+
+        Computed as ``g * (y > 0)`` (so a NaN in ``g`` stays NaN, as a multiply by
+        a mask gives); a new array. NumPy runs the comparison and the multiply, CuPy
+        one fused kernel.
+
+        >>> import numpy as np, xpgrad
+        >>> b = xpgrad.backend.resolve("numpy")
+        >>> b.relu_grad(np.array([1.0, 2.0, 3.0]), np.array([0.5, 0.0, 2.0])).tolist()
+        [1.0, 0.0, 3.0]
+        """
+        return self.masked(g, y > 0)
+
+    def bias_relu_(self, y: Any, b: Any = None) -> Any:
+        """max(0, y + b) (``b`` broadcast along the rows of ``y``; None adds nothing), in ``y``'s memory where possible.
+
+        ``y`` must be a fresh array the caller owns (such as the product of a
+        dense layer): NumPy adds and clips in place with ``out=``, CuPy runs one
+        fused kernel over it, and the portable version makes new arrays. Use
+        the result, not ``y``.
+
+        >>> import numpy as np, xpgrad
+        >>> b = xpgrad.backend.resolve("numpy")
+        >>> b.bias_relu_(np.array([[1.0, -2.0]]), np.array([0.5, 0.5])).tolist()
+        [[1.5, 0.0]]
+        """
+        if b is not None:
+            y = y + b
+        return self.xp.maximum(y, 0.0)
+
+    def sum_rows(self, a: Any) -> Any:
+        """``sum(a, axis=0)`` as a new array (a bias gradient); NumPy calls ``np.add.reduce`` without wrappers.
+
+        >>> import numpy as np, xpgrad
+        >>> xpgrad.backend.resolve("numpy").sum_rows(np.array([[1.0, 2.0], [3.0, 4.0]])).tolist()
+        [4.0, 6.0]
+        """
+        return self.xp.sum(a, axis=0)
+
     def matmul_into(self, a: Any, b: Any, out: Any) -> Any:
         """``a @ b`` written into ``out`` (of the product's shape and dtype); returns ``out``.
 

@@ -75,6 +75,16 @@ class CupyBackend(Backend):
     def masked(self, x: Any, keep: Any) -> Any:
         return x * keep
 
+    def relu_grad(self, g: Any, y: Any) -> Any:
+        if g.dtype != y.dtype or g.dtype.kind != "f":
+            return g * (y > 0)
+        return _kernel("relu_grad")(g, y)
+
+    def bias_relu_(self, y: Any, b: Any = None) -> Any:
+        if b is None or b.dtype != y.dtype or y.dtype.kind != "f":
+            return super().bias_relu_(y, b)
+        return _kernel("bias_relu")(b, y)  # y is the kernel's output: updated in place and returned
+
     def matmul_into(self, a: Any, b: Any, out: Any) -> Any:
         import cupy
 
@@ -99,3 +109,20 @@ class CupyBackend(Backend):
 
     def synchronize(self) -> None:
         self._cupy.cuda.Device().synchronize()
+
+
+# Fused elementwise kernels, one per name, built on first use (CuPy compiles each for a device on its first
+# call and caches the binary). T is the one floating dtype of all arguments; callers check it matches.
+_KERNELS = {
+    # max(0, y + b) in y's memory; b broadcasts along y's rows. `v < 0 ? 0 : v` keeps a NaN, as np.maximum does.
+    "bias_relu": ("T b", "T y", "T v = y + b; y = v < (T)0 ? (T)0 : v", "xpgrad_bias_relu"),
+    # g * (y > 0), the backward of ReLU from its output y: what NumPy's multiply by a bool mask gives.
+    "relu_grad": ("T g, T y", "T out", "out = g * (T)(y > (T)0)", "xpgrad_relu_grad"),
+}
+
+
+@functools.cache
+def _kernel(name: str) -> Any:
+    import cupy
+
+    return cupy.ElementwiseKernel(*_KERNELS[name])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import types
 from typing import Any
 
@@ -28,6 +29,17 @@ class NumpyBackend(Backend):
 
     def masked(self, x: Any, keep: Any) -> Any:
         return x * keep  # NumPy multiplies by a bool mask directly, several times faster than where()
+
+    def relu_grad(self, g: Any, y: Any) -> Any:
+        return g * (y > 0)
+
+    def bias_relu_(self, y: Any, b: Any = None) -> Any:
+        if b is not None:
+            np.add(y, b, out=y)
+        return np.maximum(y, 0, out=y)
+
+    # ufunc.reduce itself, no Python wrapper: for the arrays it gets (floating), np.sum calls exactly this
+    sum_rows = functools.partial(np.add.reduce, axis=0)
 
     def matmul_into(self, a: Any, b: Any, out: Any) -> Any:
         return np.matmul(a, b, out=out)
@@ -61,7 +73,9 @@ def _fast_namespace() -> types.ModuleType:
     ``np.sum``/``np.max``/``np.mean`` spend more time in their Python wrappers
     than in the arithmetic for the small arrays of a training step; for
     floating arrays without a ``dtype=`` request ``ufunc.reduce`` gives the
-    same values and dtype. Everything else is array-api-compat's.
+    same values and dtype. ``astype``, ``arange`` and ``ones_like`` skip the
+    device checks when no device is asked for, and ``isdtype`` remembers its
+    answers. Everything else is array-api-compat's.
     """
     import array_api_compat.numpy
 
@@ -86,6 +100,38 @@ def _fast_namespace() -> types.ModuleType:
             return total / (x.size // max(total.size, 1))
         return compat.mean(x, axis=axis, keepdims=keepdims)
 
+    # Creation and casts without the device-checking wrappers when no device (or the CPU) is asked for:
+    # the same NumPy call array-api-compat makes after its checks.
+    def astype(x, dtype, /, *, copy=True, device=None):
+        if device is None and type(x) is np.ndarray:
+            return x.astype(dtype, copy=copy)
+        return compat.astype(x, dtype, copy=copy, device=device)
+
+    def arange(start, /, stop=None, step=1, *, dtype=None, device=None):
+        if device is None or device == "cpu":
+            return np.arange(start, stop, step, dtype=dtype)
+        return compat.arange(start, stop, step, dtype=dtype, device=device)
+
+    def ones_like(x, /, *, dtype=None, device=None):
+        if dtype is None and device is None and (type(x) is np.ndarray or isinstance(x, np.generic)):
+            return np.array(1, dtype=x.dtype) if x.ndim == 0 else np.ones_like(x)  # 0-d: a backward's seed
+        return compat.ones_like(x, dtype=dtype, device=device)
+
+    kinds: dict = {}
+
+    def isdtype(dtype, kind):
+        try:  # the answer for a (dtype, kind) pair never changes; numpy's isdtype is slow Python
+            return kinds[dtype, kind]
+        except KeyError:
+            answer = kinds[dtype, kind] = compat.isdtype(dtype, kind)
+            return answer
+        except TypeError:  # an unhashable kind (a list): no caching
+            return compat.isdtype(dtype, kind)
+
+    for f, like in ((astype, compat.astype), (arange, compat.arange), (ones_like, compat.ones_like),
+                    (isdtype, compat.isdtype)):
+        f.__doc__ = like.__doc__
     ns.__dict__.update(sum=_fast(np.add.reduce, compat.sum), max=_fast(np.maximum.reduce, compat.max),
-                       min=_fast(np.minimum.reduce, compat.min), mean=mean)
+                       min=_fast(np.minimum.reduce, compat.min), mean=mean, astype=astype, arange=arange,
+                       ones_like=ones_like, isdtype=isdtype)
     return ns

@@ -115,12 +115,15 @@ class VecDot(Function):
 class Linear(Function):
     """y = x Wᵀ + b in one node, W of shape (out, in): one matmul forward, two matmuls and a sum backward."""
 
-    owns_grads = True
+    owns_grads = True  # dx is new; dW and db are new or the weight's own gradient slot (see _affine_grads)
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
-        ctx.save_for_backward(x, weight)
-        return _affine(x, weight, bias)
+        ctx.saved_tensors = (x, weight)
+        y = _affine(x, weight)
+        if bias is not None:
+            y += bias  # y is a fresh array; adding in place saves one allocation
+        return y
 
     @staticmethod
     def backward(ctx, g):
@@ -135,38 +138,60 @@ class LinearReLU(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
-        y = ctx.xp.maximum(_affine(x, weight, bias), 0.0)
-        ctx.save_for_backward(x, weight, y)
+        y = ctx.backend.bias_relu_(_affine(x, weight), bias)  # bias and max on the fresh product, in place
+        ctx.saved_tensors = (x, weight, y)
         return y
 
     @staticmethod
     def backward(ctx, g):
         x, w, y = ctx.saved_tensors
-        return _affine_grads(ctx, x, w, ctx.backend.masked(g, y > 0))
+        return _affine_grads(ctx, x, w, ctx.backend.relu_grad(g, y))
 
 
-def _affine(x, w, b):
+def _affine(x, w):
+    """x Wᵀ, with the shapes and dtypes checked (NumPy would promote silently, strict refuse: one message)."""
     if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
         _shape_error(x, w)
-    if x.dtype is not w.dtype and x.dtype != w.dtype:  # NumPy would promote silently, strict refuse: one message
+    if x.dtype is not w.dtype and x.dtype != w.dtype:
         raise TypeError(f"linear: x has dtype {x.dtype} but weight has dtype {w.dtype}; cast x first, e.g. "
                         "x.astype(weight.dtype) (or a model's weights with model.to(dtype=...))")
     # w.T is a view; BLAS reads it through its transpose flag, so this costs the same as x @ W with W (in, out).
-    y = x @ w.T
-    if b is not None:
-        y += b  # y is a fresh array; adding in place saves one allocation
-    return y
+    return x @ w.T
 
 
 def _affine_grads(ctx, x, w, g):
-    """(dx, dW, db) of y = x Wᵀ + b: g W, gᵀ x (rows folded together) and Σ_rows g, each only if needed."""
-    xp = ctx.xp
+    """(dx, dW, db) of y = x Wᵀ + b: g W, gᵀ x (rows folded together) and Σ_rows g, each only if needed.
+
+    dW and db go straight into the parameter's gradient slot (:class:`xpgrad.FlatBuffer`) when the
+    engine would copy them there anyway (a leaf whose ``.grad`` is still None), so they cost no copy.
+    """
     need = ctx.needs_input_grad
-    g2 = g
+    gx = g @ w if need[0] else None
     if x.ndim != 2:  # fold leading axes into rows: (..., in) -> (rows, in)
-        x, g2 = xp.reshape(x, (-1, x.shape[-1])), xp.reshape(g, (-1, g.shape[-1]))
-    return (g @ w if need[0] else None, g2.T @ x if need[1] else None,
-            xp.sum(g2, axis=0) if len(need) > 2 and need[2] else None)
+        xp = ctx.xp
+        x, g = xp.reshape(x, (-1, x.shape[-1])), xp.reshape(g, (-1, g.shape[-1]))
+    gw = gb = None
+    if need[1]:
+        slot = _free_slot(ctx.parents[1], g)
+        gw = g.T @ x if slot is None else ctx.backend.matmul_into(g.T, x, slot)
+    if len(need) > 2 and need[2]:
+        slot = _free_slot(ctx.parents[2], g)
+        gb = ctx.backend.sum_rows(g) if slot is None else ctx.backend.sum_rows_into(g, slot)
+    return gx, gw, gb
+
+
+def _free_slot(p, g):
+    """``p``'s empty gradient slot, where its whole gradient may be written, or None.
+
+    Only a leaf whose ``.grad`` is None, with a slot of its own shape and of the dtype of ``g`` (the
+    engine then takes the slot as the gradient, :func:`~xpgrad.autograd.engine.accumulate_leaf`).
+    """
+    if p.grad is not None or p._ctx is not None:
+        return None
+    slot = getattr(p, "_grad_slot", None)
+    if slot is None or slot.shape != p.data.shape or slot.dtype != g.dtype:
+        return None
+    return slot
 
 
 def _shape_error(x, w):
