@@ -11,9 +11,10 @@ from xpgrad.backend import to_numpy
 
 def test_backward_after_an_optimizer_step_is_refused_naming_the_op(cpu_backend):
     w = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    # built first: an optimizer moves its parameters into its flat buffer (a copy the graph would not see)
+    opt = xpgrad.optimizer("sgd", [w], lr=0.1)
     y = (w * w).sum()
     y.backward(retain_graph=True)
-    opt = xpgrad.optimizer("sgd", [w], lr=0.1)
     opt.step()  # changes w's array in place
     with pytest.raises(RuntimeError, match=r"backward through Mul: an input of shape \(2,\).*changed in place"):
         y.backward()

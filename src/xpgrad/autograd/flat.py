@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .tensor import Tensor
+from .tensor import SEQUENCE, Tensor
 
 __all__ = ["FlatBuffer"]
 
@@ -110,9 +110,10 @@ class FlatBuffer:
         return all(t.grad is g for t, g in zip(self.tensors, self.grad_views, strict=True))
 
     def bump_versions(self) -> None:
-        """Mark every tensor as changed in place (after an update of :attr:`data`)."""
+        """Mark every tensor as changed in place (after an update of :attr:`data`): one new version for all."""
+        version = next(SEQUENCE)
         for t in self.tensors:
-            t.bump_version()
+            t._version = version
 
     def release(self) -> None:
         """Detach the tensors from the gradient slots (their values stay where they are)."""
