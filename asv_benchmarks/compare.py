@@ -93,10 +93,25 @@ def blas_info():
     return lines or ["no BLAS library loaded"]
 
 
+def cpu_model():
+    """The CPU's model name from ``/proc/cpuinfo`` (Linux), else the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
 def header(args):
     cpus = sorted(os.sched_getaffinity(0))
     env = ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in THREAD_VARS)
-    lines = [f"python {sys.version.split()[0]}, numpy {np.__version__}; cores allowed: {cpus}; {env}"]
+    lines = [f"{cpu_model()}, {os.cpu_count()} cores; python {sys.version.split()[0]}, numpy {np.__version__}",
+             f"cores allowed: {cpus}; {env}"]
     lines += ["BLAS: " + line for line in blas_info()]
     return "\n".join(lines)
 
