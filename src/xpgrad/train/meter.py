@@ -147,6 +147,7 @@ class EpochMeter:
         self._classes: int | None = None
         self._stride = 2 + 2 * len(self.params)  # K: items 0 label, 1 loss, 2.. gradients, 2+n.. weights
         self._checked = self._grads_checked = self._targets_checked = False
+        self._outside: tuple | None = None  # (ready flat buffers, the params outside them), for check_gradients
 
     # -- checks before the update ---------------------------------------------------------------
     def check_targets(self, scores: Any, targets: Any) -> None:
@@ -220,15 +221,14 @@ class EpochMeter:
     def _gradient_arrays(self) -> list:
         """The gradient arrays to sum: each flat buffer of the optimizer whose every gradient is in its slot, whole
         (one sum for all its parameters), then the gradients of the parameters outside such buffers."""
-        arrays: list = []
-        covered: set = set()
         buffers = getattr(self.optimizer, "flat_buffers", None)
-        if callable(buffers):
-            for buf in buffers():
-                if buf.grads_ready():
-                    arrays.append(buf.grad)
-                    covered.update(map(id, buf.tensors))
-        arrays.extend(p.grad for _, p in self.params if p.grad is not None and id(p) not in covered)
+        ready = tuple(buf for buf in buffers() if buf.grads_ready()) if callable(buffers) else ()
+        if self._outside is None or len(ready) != len(self._outside[0]) or any(
+                a is not b for a, b in zip(ready, self._outside[0], strict=True)):
+            covered = {id(t) for buf in ready for t in buf.tensors}
+            self._outside = (ready, [p for _, p in self.params if id(p) not in covered])
+        arrays = [buf.grad for buf in ready]
+        arrays.extend(p.grad for p in self._outside[1] if p.grad is not None)
         return arrays
 
     def _flag_any(self, sums: list, base: int, step: int | None = None) -> None:
