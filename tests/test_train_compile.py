@@ -221,19 +221,34 @@ class _ZeroRow(_Batches):
             yield np.where(np.isnan(x), 0.0, x).astype(x.dtype), y
 
 
+class _WithUnused(nn.Module):
+    """The model of the NaN-gradient test plus a layer it never calls: the flat gradient buffer is then not whole."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, 16, bias=False), _Magnitude(), nn.Linear(16, 3))
+        self.unused = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.net(x)
+
+
 @pytest.mark.parametrize("epoch, step", [(1, 1), (2, 3)])
-def test_a_nan_gradient_stops_the_compiled_run_before_its_update(cpu_backend, epoch, step):
+@pytest.mark.parametrize("unused", [False, True], ids=["whole buffer", "a parameter without gradient"])
+def test_a_nan_gradient_stops_the_compiled_run_before_its_update(cpu_backend, epoch, step, unused):
     """A zero input row makes sqrt(h * h)'s gradient NaN with a finite loss: the gradient check stops the run."""
     errors, runs = [], []
+    name = "net.0.weight" if unused else "0.weight"
     for compile in (False, True):
         xpgrad.manual_seed(0)
-        model = nn.Sequential(nn.Linear(2, 16, bias=False), _Magnitude(), nn.Linear(16, 3))
+        model = _WithUnused() if unused else nn.Sequential(nn.Linear(2, 16, bias=False), _Magnitude(),
+                                                           nn.Linear(16, 3))
         opt = xpgrad.optimizer("sgd", model.parameters(), lr=0.1)
-        with pytest.raises(NonFiniteLossError, match=r"gradient of parameter '0.weight'.*before this update") as err:
+        with pytest.raises(NonFiniteLossError, match=rf"gradient of parameter '{name}'.*before this update") as err:
             fit(model, xpgrad.loss("cross_entropy"), opt, _ZeroRow(epoch, step), 3, progress=False, compile=compile)
-        errors.append((err.value.epoch, err.value.step, err.value.kind))
+        errors.append((err.value.epoch, err.value.step, err.value.kind, err.value.parameter))
         runs.append((_weights(model), _arrays(opt.state_dict())))
-    assert errors[0] == errors[1] == (epoch, step, "gradient")
+    assert errors[0] == errors[1] == (epoch, step, "gradient", name)
     assert _same(runs[0][0], runs[1][0]) and _same(runs[0][1], runs[1][1])
     assert all(np.isfinite(w).all() for w in runs[1][0].values())
 
