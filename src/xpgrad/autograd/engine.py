@@ -207,11 +207,22 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
                 fresh = fresh or owned
             else:
                 fresh = owned
-            if parent._ctx is None:
-                accumulate_leaf(xp, parent, pg, fresh)
-            else:
+            if parent._ctx is not None:
                 key = id(parent)
                 prev = get(key)
                 grads[key] = pg if prev is None else prev + pg
-        if not retain_graph:
-            ctx.release()
+            elif parent.grad is None:  # accumulate_leaf's first case, inlined: once per parameter and step
+                slot = getattr(parent, "_grad_slot", None)
+                if slot is None:
+                    parent.grad = pg if fresh else xp.astype(pg, data.dtype, copy=True)
+                else:
+                    if pg is not slot:  # the backward did not write into the slot itself
+                        slot[...] = pg
+                    parent.grad = slot
+            else:
+                accumulate_leaf(xp, parent, pg, fresh)
+        if not retain_graph:  # Context.release, inlined
+            ctx.saved_tensors = ctx.parents = ()
+            ctx.freed = True
+            if ctx.__dict__:
+                ctx.__dict__.clear()

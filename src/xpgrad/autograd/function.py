@@ -36,6 +36,7 @@ _sequence = SEQUENCE
 _new = object.__new__
 # What an array library raises for inputs it refuses; re-raised naming the xpgrad op (see _op_error).
 LIBRARY_ERRORS = (ValueError, TypeError, IndexError, ArithmeticError, RuntimeError)
+_SEQUENCES = (list, tuple)  # what a caller might wrongly pass tensors in
 _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("xpgrad_grad_enabled", default=True)
 
 
@@ -172,24 +173,23 @@ class Function(metaclass=FunctionMeta):
         """Run the op on tensors (and scalars) and record it in the graph when needed."""
         # The per-op hot path: one pass over the arguments, then the context and the result
         # are filled in directly (no helper calls).
-        backend = first = needs = None
-        arrays = []
+        arrays = list(args)
+        backend = needs = None
         i = 0
         for a in args:
             if isinstance(a, Tensor):
+                arrays[i] = a.data
                 if backend is None:
-                    backend, first = a._backend, a
+                    backend = a._backend
+                    first = a
                 elif a._backend is not backend or (backend.multi_device and a.data.device != first.data.device):
                     raise mixed_place_error(cls.__name__, (backend, first.data), (a._backend, a.data))
-                arrays.append(a.data)
                 if a.requires_grad:
                     if needs is None:
                         needs = [False] * len(args)
                     needs[i] = True
-            elif type(a) in (list, tuple) and a and isinstance(a[0], Tensor):
+            elif type(a) in _SEQUENCES and a and isinstance(a[0], Tensor):
                 raise TypeError(f"{cls.__name__}: pass tensors as separate arguments, not a {type(a).__name__}")
-            else:
-                arrays.append(a)
             i += 1
         if backend is None:
             raise TypeError(f"{cls.__name__} needs at least one xpgrad.Tensor argument; "
@@ -197,7 +197,6 @@ class Function(metaclass=FunctionMeta):
         ctx = _new(Context)
         ctx.xp = backend.xp
         ctx.backend = backend
-        record = needs is not None and _grad_enabled.get()
         ctx.needs_input_grad = needs
         try:  # free when nothing fails (Python 3.11's zero-cost exceptions)
             out = cls.forward(ctx, *arrays, **kwargs)
@@ -210,7 +209,7 @@ class Function(metaclass=FunctionMeta):
         result.grad = None
         result._backend = backend
         result._version = 0
-        if record:
+        if needs is not None and _grad_enabled.get():
             ctx.fn = cls
             ctx.parents = args
             ctx.freed = False
@@ -223,6 +222,63 @@ class Function(metaclass=FunctionMeta):
         if _tracing.active is not None:  # xpgrad.compile is recording this step
             _tracing.active.op(cls, ctx, args, kwargs, result)
         return result
+
+
+def apply_three(cls, *args, **kwargs):
+    """:meth:`Function.apply` unrolled for three arguments; a Function uses it as ``apply = classmethod(apply_three)``.
+
+    Takes the short road when there are three positional arguments, the first two Tensors of one
+    single-device backend and the third one too or None (a layer's input, weight and bias: the
+    dense-layer ops, once per layer and step); anything else goes the general way. The context, the
+    result, the graph node and the tracing hook are exactly those of :meth:`Function.apply`.
+    """
+    if len(args) != 3 or kwargs:
+        return _apply(cls, *args, **kwargs)
+    x, w, b = args
+    if not (isinstance(x, Tensor) and isinstance(w, Tensor)):
+        return _apply(cls, *args)
+    backend = x._backend
+    if w._backend is not backend or backend.multi_device:
+        return _apply(cls, *args)
+    if b is None:
+        bd, rb = None, False
+    elif isinstance(b, Tensor) and b._backend is backend:
+        bd, rb = b.data, b.requires_grad
+    else:
+        return _apply(cls, *args)
+    rx, rw = x.requires_grad, w.requires_grad
+    needs = [rx, rw, rb] if rx or rw or rb else None
+    ctx = _new(Context)
+    ctx.xp = backend.xp
+    ctx.backend = backend
+    ctx.needs_input_grad = needs
+    try:
+        out = cls.forward(ctx, x.data, w.data, bd)
+    except LIBRARY_ERRORS as e:
+        if _raised_by_xpgrad(e):
+            raise
+        raise _op_error(cls, args, e) from e
+    result = _new(Tensor)
+    result.data = out
+    result.grad = None
+    result._backend = backend
+    result._version = 0
+    if needs is not None and _grad_enabled.get():
+        ctx.fn = cls
+        ctx.parents = args
+        ctx.freed = False
+        ctx.seq = next(_sequence)
+        result.requires_grad = True
+        result._ctx = ctx
+    else:
+        result.requires_grad = False
+        result._ctx = None
+    if _tracing.active is not None:
+        _tracing.active.op(cls, ctx, args, {}, result)
+    return result
+
+
+_apply = Function.apply.__func__  # type: ignore[attr-defined]  # the general apply, unbound from the class
 
 
 def _raised_by_xpgrad(error: BaseException) -> bool:

@@ -82,8 +82,9 @@ class Linear(Module):
         True
         """
         w = self.weight
-        # The hot path inlines __call__'s check (one layer per call in a deep fused stack)
-        if type(x) is not Tensor or x.backend is not w.backend or x.data.dtype is not w.data.dtype:
+        # The hot path inlines __call__'s check (one layer per call in a deep fused stack): host data and
+        # another dtype go through it; another backend or device with the same dtype is refused by the op.
+        if type(x) is not Tensor or x.data.dtype is not w.data.dtype:
             (x,) = _prepare_inputs(self, (x,))
         return LinearReLU.apply(x, w, self.bias)
 

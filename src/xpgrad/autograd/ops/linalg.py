@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..function import Function
+from ..function import Function, apply_three
 from . import arguments as _arg
 from .nondiff import conj as _conj
 
@@ -112,10 +112,15 @@ class VecDot(Function):
         return (_conj(ctx, g) * b if na else None), (a * g if nb else None)
 
 
-class Linear(Function):
-    """y = x Wᵀ + b in one node, W of shape (out, in): one matmul forward, two matmuls and a sum backward."""
+class _Dense(Function):
+    """The dense-layer ops: (x, weight, bias) in, one array out, applied once per layer and step."""
 
     owns_grads = True  # dx is new; dW and db are new or the weight's own gradient slot (see _affine_grads)
+    apply = classmethod(apply_three)  # Function.apply without the general argument loop
+
+
+class Linear(_Dense):
+    """y = x Wᵀ + b in one node, W of shape (out, in): one matmul forward, two matmuls and a sum backward."""
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
@@ -131,10 +136,8 @@ class Linear(Function):
         return _affine_grads(ctx, x, w, g)
 
 
-class LinearReLU(Function):
+class LinearReLU(_Dense):
     """y = max(0, x Wᵀ + b) in one node; the gradient passes where y > 0."""
-
-    owns_grads = True
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
@@ -171,12 +174,13 @@ def _affine_grads(ctx, x, w, g):
         xp = ctx.xp
         x, g = xp.reshape(x, (-1, x.shape[-1])), xp.reshape(g, (-1, g.shape[-1]))
     gw = gb = None
+    backend = ctx.backend
     if need[1]:
         slot = _free_slot(ctx.parents[1], g)
-        gw = g.T @ x if slot is None else ctx.backend.matmul_into(g.T, x, slot)
+        gw = g.T @ x if slot is None else backend.matmul_into(g.T, x, slot)
     if len(need) > 2 and need[2]:
         slot = _free_slot(ctx.parents[2], g)
-        gb = ctx.backend.sum_rows(g) if slot is None else ctx.backend.sum_rows_into(g, slot)
+        gb = backend.sum_rows(g) if slot is None else backend.sum_rows_into(g, slot)
     return gx, gw, gb
 
 
@@ -186,12 +190,12 @@ def _free_slot(p, g):
     Only a leaf whose ``.grad`` is None, with a slot of its own shape and of the dtype of ``g`` (the
     engine then takes the slot as the gradient, :func:`~xpgrad.autograd.engine.accumulate_leaf`).
     """
-    if p.grad is not None or p._ctx is not None:
-        return None
-    slot = getattr(p, "_grad_slot", None)
-    if slot is None or slot.shape != p.data.shape or slot.dtype != g.dtype:
-        return None
-    return slot
+    if p.grad is None:
+        slot = getattr(p, "_grad_slot", None)
+        if slot is not None and p._ctx is None and slot.shape == p.data.shape and (
+                slot.dtype is g.dtype or slot.dtype == g.dtype):
+            return slot
+    return None
 
 
 def _shape_error(x, w):
