@@ -106,11 +106,11 @@ class FlatBuffer:
         return all(t.data is v for t, v in zip(self.tensors, self.views, strict=True))
 
     def grads_ready(self) -> bool:
-        """Whether every tensor's ``.grad`` is its slot, so :attr:`grad` holds the whole gradient."""
+        """Whether every tensor's ``.grad`` is its slot, so ``grad`` holds the whole gradient."""
         return all(t.grad is g for t, g in zip(self.tensors, self.grad_views, strict=True))
 
     def bump_versions(self) -> None:
-        """Mark every tensor as changed in place (after an update of :attr:`data`): one new version for all."""
+        """Mark every tensor as changed in place (after an update of ``data``): one new version for all."""
         version = next(SEQUENCE)
         for t in self.tensors:
             t._version = version

@@ -328,6 +328,7 @@ class Trace:
                 if not need:
                     continue
                 value = self.values[slot]
+                target: tuple[str, Any] | None
                 if slot in self.node_of:
                     target = ("slot", slot)
                 else:
