@@ -201,26 +201,32 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
         for parent, pg, needed in zip(ctx.parents, in_grads, ctx.needs_input_grad):  # noqa: B905 (hot: no kwargs)
             if pg is None or not needed:
                 continue
-            data = parent.data
-            if pg.shape != data.shape or (pg.dtype is not data.dtype and pg.dtype != data.dtype):
-                pg, fresh = _fit(ctx, parent, pg, backend)
-                fresh = fresh or owned
-            else:
+            if parent._ctx is None:  # a leaf: accumulate_leaf, inlined (once per parameter and step)
+                grad = parent.grad
+                if grad is None:
+                    slot = getattr(parent, "_grad_slot", None)
+                    if pg is slot:  # the backward wrote it into the slot (shape and dtype checked there)
+                        parent.grad = slot
+                        continue
+                data = parent.data
                 fresh = owned
-            if parent._ctx is not None:
+                if pg.shape != data.shape or (pg.dtype is not data.dtype and pg.dtype != data.dtype):
+                    pg, reduced = _fit(ctx, parent, pg, backend)
+                    fresh = reduced or owned
+                if grad is not None:
+                    accumulate_leaf(xp, parent, pg, fresh)
+                elif slot is not None:
+                    slot[...] = pg
+                    parent.grad = slot
+                else:
+                    parent.grad = pg if fresh else xp.astype(pg, data.dtype, copy=True)
+            else:
+                data = parent.data
+                if pg.shape != data.shape or (pg.dtype is not data.dtype and pg.dtype != data.dtype):
+                    pg = _fit(ctx, parent, pg, backend)[0]
                 key = id(parent)
                 prev = get(key)
                 grads[key] = pg if prev is None else prev + pg
-            elif parent.grad is None:  # accumulate_leaf's first case, inlined: once per parameter and step
-                slot = getattr(parent, "_grad_slot", None)
-                if slot is None:
-                    parent.grad = pg if fresh else xp.astype(pg, data.dtype, copy=True)
-                else:
-                    if pg is not slot:  # the backward did not write into the slot itself
-                        slot[...] = pg
-                    parent.grad = slot
-            else:
-                accumulate_leaf(xp, parent, pg, fresh)
         if not retain_graph:  # Context.release, inlined
             ctx.saved_tensors = ctx.parents = ()
             ctx.freed = True
