@@ -81,8 +81,11 @@ class CupyBackend(Backend):
         return _kernel("relu_grad")(g, y)
 
     def bias_relu_(self, y: Any, b: Any = None) -> Any:
-        if b is None or b.dtype != y.dtype or y.dtype.kind != "f":
-            return super().bias_relu_(y, b)
+        cupy = self._cupy
+        if b is None or b.dtype != y.dtype or y.dtype.kind != "f":  # in place, in y's dtype, as on NumPy
+            if b is not None:
+                cupy.add(y, b, out=y)
+            return cupy.maximum(y, 0, out=y)
         return _kernel("bias_relu")(b, y)  # y is the kernel's output: updated in place and returned
 
     def matmul_into(self, a: Any, b: Any, out: Any) -> Any:
