@@ -30,10 +30,10 @@ from .tensor import Tensor
 from .tracing import run_eagerly
 
 __all__ = [
-    "CompileWarning", "CompiledFunction", "Context", "FlatBuffer", "Function", "Tensor", "abs", "add", "arange", "as_tensor",
-    "clip", "compile", "concat", "divide", "enable_grad", "exp", "expand_dims", "full", "is_grad_enabled",
-    "linear", "log", "log1p", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "multiply",
-    "negative", "no_grad", "ones", "ones_like", "permute_dims", "pow", "rand", "randint", "randn", "reshape",
-    "run_eagerly", "sqrt", "squeeze", "stack", "subtract", "sum", "take", "take_along_axis", "tanh", "tensor",
-    "where", "zeros", "zeros_like",
+    "CompileWarning", "CompiledFunction", "Context", "FlatBuffer", "Function", "Tensor", "abs", "add", "arange",
+    "as_tensor", "clip", "compile", "concat", "divide", "enable_grad", "exp", "expand_dims", "full",
+    "is_grad_enabled", "linear", "log", "log1p", "logsumexp", "matmul", "max", "maximum", "mean", "min",
+    "minimum", "multiply", "negative", "no_grad", "ones", "ones_like", "permute_dims", "pow", "rand", "randint",
+    "randn", "reshape", "run_eagerly", "sqrt", "squeeze", "stack", "subtract", "sum", "take", "take_along_axis",
+    "tanh", "tensor", "where", "zeros", "zeros_like",
 ]
