@@ -277,3 +277,18 @@ def test_inference_step_under_no_grad(backend):
         expected = xpgrad.argmax(model(x), axis=1).tolist()
         assert step(x).tolist() == expected
     assert step.stats["replays"] == 2
+
+
+def test_a_stale_gradient_slot_is_not_used():
+    # The optimizer's flat buffer is rebuilt at its next step or zero_grad; a backward in between
+    # must not write into the old slot (wrong dtype or shape).
+    lin = nn.Linear(2, 2)
+    xpgrad.optimizer("sgd", lin.parameters(), lr=0.1)
+    lin.to(dtype="float64")
+    lin(xpgrad.ones((1, 2), dtype="float64")).sum().backward()
+    assert lin.weight.grad.dtype == lin.weight.dtype and lin.weight.grad.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    lin.weight.data = lin.weight.backend.xp.ones((2, 2), dtype=lin.weight.data.dtype)  # same shape: slot still fits
+    lin.bias.data = lin.bias.backend.xp.zeros((2,), dtype=lin.bias.data.dtype)
+    lin.weight.grad = lin.bias.grad = None
+    lin(xpgrad.ones((3, 2), dtype="float64")).sum().backward()
+    assert lin.bias.grad.tolist() == [3.0, 3.0]

@@ -28,6 +28,8 @@ from .. import backend as _backend
 from . import tracing
 from .engine import _to_dtype, accumulate_leaf, unbroadcast
 from .function import Context, _grad_enabled
+from .ops.linalg import Linear as LinearOp
+from .ops.linalg import LinearReLU, _affine_grads
 from .tensor import Tensor
 from .trace import CONST, OP, Backward, Call, Eager, Op, SlotRef, Trace, resolve, slots_in
 
@@ -60,14 +62,17 @@ class Program:
         self._ext_seen = [t.data for t in self._ext_tensors]  # arrays already checked: identity is enough
         stub = _stub()
         node_index: dict[int, int] = {}
+        lowered: dict[int, Callable] = {}  # node -> the backward of a lowered op, on its saved tuple
         code = []
         for ins in trace.program:
             if isinstance(ins, Op):
                 if ins.node is not None:
                     node_index[ins.node] = len(node_index)
-                code.append(_forward(ins, node_index.get(ins.node) if ins.node is not None else None, stub))
+                node = node_index.get(ins.node) if ins.node is not None else None
+                step = _lowered(ins, node, stub, lowered)
+                code.append(step if step is not None else _forward(ins, node, stub))
             elif isinstance(ins, Backward):
-                code.append(_backward(ins, node_index, trace))
+                code.append(_backward(ins, node_index, trace, lowered))
             elif isinstance(ins, Eager):
                 code.append(_eager(ins, self.externals, trace))
             else:
@@ -168,14 +173,55 @@ def _call(call: Call):
 _SLOT, _TENSOR, _ARG = 0, 1, 2
 
 
-def _backward(bw: Backward, node_index: dict, trace: Trace):
+def _lowered(op: Op, node: int | None, stub: Tensor, lowered: dict):
+    """The dense-layer ops (Linear, LinearReLU) without their checks and context object, or None.
+
+    The signature and the guards already fix every shape and dtype the checks look at, so a
+    replay runs the same array calls as ``forward``/``backward`` (bit-identical), keeping
+    ``(x, weight, y)`` for the backward, which calls the ops' own gradient helper.
+    """
+    if op.fn not in (LinearOp, LinearReLU) or op.kwargs or len(op.ins) != 3:
+        return None
+    ix, iw, ib = op.ins
+    out, backend = op.out, op.backend
+    relu = op.fn is LinearReLU
+    bias_relu_, relu_grad = backend.bias_relu_, backend.relu_grad
+    if node is not None:  # the context _affine_grads reads: static, built once
+        ctx = _new(Context)
+        ctx.xp, ctx.backend, ctx.needs_input_grad = op.xp, backend, op.needs
+        ctx.fn, ctx.parents, ctx.freed, ctx.seq = op.fn, tuple(stub if p is None else p for p in op.parents), False, 0
+        if relu:
+            lowered[node] = lambda saved, g: _affine_grads(ctx, saved[0], saved[1], relu_grad(g, saved[2]))
+        else:
+            lowered[node] = lambda saved, g: _affine_grads(ctx, saved[0], saved[1], g)
+
+    if relu:
+        def step(S, C, A):
+            x, w = S[ix], S[iw]
+            S[out] = y = bias_relu_(x @ w.T, S[ib])
+            if node is not None:
+                C[node] = (x, w, y)
+    else:
+        def step(S, C, A):
+            x, w, b = S[ix], S[iw], S[ib]
+            y = x @ w.T
+            if b is not None:
+                y += b
+            S[out] = y
+            if node is not None:
+                C[node] = (x, w, y)
+
+    return step
+
+
+def _backward(bw: Backward, node_index: dict, trace: Trace, lowered: dict):
     """The chain rule over a fixed schedule: what ``engine.backward`` does, minus the graph walk and checks."""
     root, gslot, retain = bw.root, bw.grad, bw.retain
     value = trace.values[root]
     backend = _backend.backend_of(value)
     xp = backend.xp
     kinds = {"slot": _SLOT, "tensor": _TENSOR, "arg": _ARG}
-    schedule = tuple((node_index[node], out, fn.backward, fn.owns_grads,
+    schedule = tuple((node_index[node], out, lowered.get(node_index[node], fn.backward), fn.owns_grads,
                       tuple((i, kinds[t[0]], t[1], shape, dtype) for i, t, shape, dtype in targets))
                      for node, out, fn, targets in bw.schedule)
     leaf_root = None if bw.leaf_root is None else (kinds[bw.leaf_root[0]], bw.leaf_root[1])

@@ -136,7 +136,7 @@ def accumulate_leaf(xp, leaf, pg, fresh: bool) -> None:
     grad = leaf.grad
     if grad is None:
         slot = getattr(leaf, "_grad_slot", None)
-        if slot is not None:
+        if slot is not None and (pg is slot or _fits(slot, leaf.data)):
             if pg is not slot:
                 slot[...] = pg
             leaf.grad = slot
@@ -148,6 +148,11 @@ def accumulate_leaf(xp, leaf, pg, fresh: bool) -> None:
         grad += pg  # the slot is the leaf's own memory: accumulate in place
     else:
         leaf.grad = grad + pg
+
+
+def _fits(slot, data) -> bool:
+    """Whether a gradient slot still matches its tensor (``Module.to`` or ``p.data = ...`` may have changed it)."""
+    return slot.shape == data.shape and slot.dtype == data.dtype and slot.device == data.device
 
 
 def _fit(ctx, parent, pg, backend):
@@ -215,7 +220,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
                     fresh = reduced or owned
                 if grad is not None:
                     accumulate_leaf(xp, parent, pg, fresh)
-                elif slot is not None:
+                elif slot is not None and _fits(slot, data):
                     slot[...] = pg
                     parent.grad = slot
                 else:
