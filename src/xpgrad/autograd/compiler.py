@@ -187,7 +187,7 @@ def _lowered(op: Op, node: int | None, stub: Tensor, lowered: dict):
     relu = op.fn is LinearReLU
     bias_relu_, relu_grad = backend.bias_relu_, backend.relu_grad
     if node is not None:  # the context _affine_grads reads: static, built once
-        ctx = _new(Context)
+        ctx: Any = _new(Context)
         ctx.xp, ctx.backend, ctx.needs_input_grad = op.xp, backend, op.needs
         ctx.fn, ctx.parents, ctx.freed, ctx.seq = op.fn, tuple(stub if p is None else p for p in op.parents), False, 0
         if relu:
