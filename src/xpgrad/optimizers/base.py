@@ -63,9 +63,9 @@ class Optimizer:
     array, their ``.grad`` views into one gradient array, reused every step),
     and ``update`` is called once per buffer with ``p`` a 1-D tensor over all
     of them, ``g`` the flat gradient and ``state`` the buffer's flat state; the
-    per-parameter entries of :attr:`state` are views of it. A class whose
+    per-parameter entries of ``state`` are views of it. A class whose
     update is not elementwise sets ``flatten = False`` to get one parameter
-    per call (see :mod:`xpgrad.optimizers.flat_state`).
+    per call (see ``xpgrad.optimizers.flat_state``).
 
     Parameters
     ----------
@@ -107,7 +107,7 @@ class Optimizer:
     decoupled_weight_decay = False
     needs_closure = False
     flatten = True
-    """Update each flat buffer of parameters with one ``update`` call (see :mod:`xpgrad.optimizers.flat_state`).
+    """Update each flat buffer of parameters with one ``update`` call (see ``xpgrad.optimizers.flat_state``).
     Set False in an optimizer whose update is not elementwise (it needs each parameter's shape, norm or
     random draws of its own): ``update`` then sees one parameter at a time."""
 
