@@ -81,7 +81,7 @@ def slots_in(spec: Any) -> list[int]:
     """The slots a spec reads."""
     if type(spec) is SlotRef:
         return [spec.slot]
-    if type(spec) in (tuple, list):
+    if isinstance(spec, (tuple, list)):  # named tuples too (a step's result may be one)
         return [s for item in spec for s in slots_in(item)]
     if isinstance(spec, dict):
         return [s for item in spec.values() for s in slots_in(item)]
