@@ -231,6 +231,11 @@ class _Emitter:
                 self.line("if type(r) is not tuple: r = tuple(r) if type(r) is list else (r,)", 2)
             owned = bool(fn.owns_grads)
             for i, target, shape, dtype in targets:
+                if node in self.lowered:  # the dense gradients have their inputs' shapes and dtypes already
+                    self.line(f"pg = r[{i}]", 2)
+                    self.line("if pg is not None:", 2)
+                    self.to_target(target, "pg", "True", xp)
+                    continue
                 self.line(f"pg = r[{i}] if len(r) > {i} else None", 2)
                 self.line("if pg is not None:", 2)
                 self.line(f"f = {owned}", 3)
@@ -238,13 +243,20 @@ class _Emitter:
                           "f = True", 3)
                 self.line(f"if pg.dtype != {self.const(dtype, 'DT')}: pg = TODT({b}, pg, {self.const(dtype, 'DT')})",
                           3)
-                if target[0] == "slot":
-                    self.line(f"g{target[1]} = pg if g{target[1]} is None else g{target[1]} + pg", 3)
-                else:
-                    self.line(f"ACC({xp}, {self.leaf(target)}, pg, f)", 3)
+                self.to_target(target, "pg", "f", xp)
             if not bw.retain:
                 self.line(f"c{node} = None", 2)
             self.line(f"g{out} = None")
+
+    def to_target(self, target: tuple, pg: str, fresh: str, xp: str) -> None:
+        """Hand a gradient to an interior slot (summing) or to a leaf (its gradient slot when free)."""
+        if target[0] == "slot":
+            self.line(f"g{target[1]} = {pg} if g{target[1]} is None else g{target[1]} + {pg}", 3)
+            return
+        leaf = self.leaf(target)
+        # the common case of accumulate_leaf, inline: the backward wrote into the free gradient slot
+        self.line(f"if {leaf}.grad is None and {pg} is getattr({leaf}, '_grad_slot', None): {leaf}.grad = {pg}", 3)
+        self.line(f"else: ACC({xp}, {leaf}, {pg}, {fresh})", 3)
 
     def dense_backward(self, node_index: int, node: int) -> str:
         """The backward of a lowered Linear/LinearReLU: the op's gradient helper on a context built once."""
