@@ -181,8 +181,19 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        state = self.state
-        for group, flat in zip(self.param_groups, self._plans(), strict=True):
+        state, groups, plans = self.state, self.param_groups, self._flat
+        if len(groups) == len(plans):  # nothing changed since the last step: one check loop per buffer
+            for group, flat in zip(groups, plans, strict=True):
+                if not flat.fast(group, state):
+                    break
+            else:
+                for group, flat in zip(groups, plans, strict=True):
+                    for f in flat.flats:
+                        f.update(self, group, state)
+                    if flat.loose:
+                        self._update_each(flat.loose, group)
+                return loss
+        for group, flat in zip(groups, self._plans(), strict=True):
             for f in flat.flats:
                 if f.ready(state):
                     f.update(self, group, state)

@@ -20,9 +20,6 @@ step takes the per-parameter path. Nothing is lost and nothing is applied twice.
 
 from __future__ import annotations
 
-from itertools import repeat
-from operator import attrgetter, eq, is_
-
 from .. import backend as _backend
 from ..autograd.creation import as_tensor
 from ..autograd.flat import FlatBuffer
@@ -45,45 +42,74 @@ class FlatParams:
         self.scalars: tuple = ()  # names of the counts and numbers
         self.entries: tuple[dict, ...] = ()  # the per-parameter dicts of optimizer.state, as last written
         self.views: dict = {}  # name -> the views of homes[name], one per parameter
+        self.keys: frozenset = frozenset()  # the names of the flat state the entries were last written with
+        # The (entry, name, view) triples that _synced checks, flattened so that one loop checks them all.
+        self.checks: tuple = ()
 
     def ready(self, state: dict) -> bool:
         """Whether a flat update may run now: every gradient in its slot and the state in sync (gathered if need be).
 
         The caller has checked that the buffer is intact (:meth:`FlatGroup.current`).
         """
-        buf = self.buf
-        if not all(map(is_, map(_GRAD, buf.tensors), buf.grad_views)):  # buf.grads_ready(), in C loops
-            return False
+        for t, g in zip(self.params, self.buf.grad_views, strict=True):  # buf.grads_ready(), inlined
+            if t.grad is not g:
+                return False
         if self.state is not None and self._synced(state):
             return True
         return self._gather(state)
 
+    def fast(self, state: dict) -> bool:
+        """Intact, every gradient in its slot and the state in sync: ``intact() and ready(state)``, in one loop.
+
+        The check of every step when nothing changed since the last one. False
+        does not mean "not ready": the caller then asks :meth:`FlatGroup.current`
+        and :meth:`ready`, which rebuild and gather where needed.
+        """
+        entries, buf = self.entries, self.buf
+        if self.state is None or len(entries) != len(self.params):
+            return False  # not materialized yet (first step, or just gathered)
+        get = state.get
+        for t, v, g, i, entry in zip(self.params, buf.views, buf.grad_views, self.ids, entries, strict=True):
+            if t.data is not v or t.grad is not g or get(i) is not entry:
+                return False
+        return self._contents_synced()
+
     def intact(self) -> bool:
-        """Whether every parameter still holds its view of the buffer (``buf.intact()``, in C loops)."""
-        buf = self.buf
-        return all(map(is_, map(_DATA, buf.tensors), buf.views))
+        """Whether every parameter still holds its view of the buffer (``buf.intact()``, inlined)."""
+        for t, v in zip(self.params, self.buf.views, strict=True):
+            if t.data is not v:
+                return False
+        return True
 
     def _synced(self, state: dict) -> bool:
         """Whether every entry of ``state`` is still the dict holding this buffer's views and counts.
 
-        Runs at every step, so the loops are C loops (``map``) over the parameters.
+        Runs at every step: plain loops over the parameters (cheaper than
+        anything else here on CPython 3.11+), and one length sum instead of a
+        length per entry (every name of the flat state is checked in every
+        entry below, so equal sums mean equal lengths).
         """
+        get = state.get
+        for i, entry in zip(self.ids, self.entries, strict=False):  # entries is () right after a gather
+            if get(i) is not entry:
+                return False  # an entry was replaced (load_state_dict) or removed
+        return self._contents_synced()
+
+    def _contents_synced(self) -> bool:
+        """The second half of :meth:`_synced`: the entries (known to be the right dicts) hold the flat state."""
         flat = self.state
         assert flat is not None
         entries = self.entries
-        if not all(map(is_, map(state.get, self.ids), entries)):
-            return False  # an entry was replaced (load_state_dict) or removed
-        if not all(map(eq, map(len, entries), repeat(len(flat)))):
-            return False  # an entry got a buffer the flat state does not have
-        get = dict.get
-        for key, views in self.views.items():
-            if not all(map(is_, map(get, entries, repeat(key)), views)):
+        if sum(map(len, entries)) != len(flat) * len(entries):
+            return False  # an entry got a buffer the flat state does not have, or lost one
+        for entry, key, view in self.checks:
+            if entry.get(key) is not view:
                 return False  # rebound: state[key] = new array
         for key in self.scalars:
-            value = flat[key]
-            test = is_ if _backend.is_array(value) else eq  # an array not shaped like the parameters: one object
-            if not all(map(test, map(get, entries, repeat(key)), repeat(value))):
-                return False
+            value = flat[key]  # the very object update() wrote into every entry: an equal copy gathers again
+            for entry in entries:
+                if entry.get(key) is not value:
+                    return False
         return True
 
     def _gather(self, state: dict) -> bool:
@@ -121,6 +147,7 @@ class FlatParams:
         self.state, self.homes = flat, homes
         self.scalars = ()
         self.entries, self.views = (), {}  # written by materialize() after the next update
+        self.keys, self.checks = frozenset(), ()
 
     def update(self, optimizer, group: dict, state: dict) -> None:
         """One call of ``optimizer.update`` over the whole buffer, then the views and counts brought up to date."""
@@ -131,26 +158,23 @@ class FlatParams:
         if wd and not optimizer.decoupled_weight_decay:
             g = g + wd * buf.data  # a new array: the gradients are never changed
         optimizer.update(p, g, flat, group)
-        if p.data is not buf.data:  # the update rebound p.data instead of changing it in place: keep the values
-            buf.data[...] = p.data
-            p.data = buf.data
-        homes = self.homes
-        fresh = not self.entries or len(flat) != len(homes) + len(self.scalars)
-        for key, home in homes.items():
+        data = buf.data
+        if p.data is not data:  # the update rebound p.data instead of changing it in place: keep the values
+            data[...] = p.data
+            p.data = data
+        fresh = not self.entries or flat.keys() != self.keys  # first update, or a name added, removed or replaced
+        for key, home in self.homes.items():
             value = flat.get(key)
-            if value is None:
-                fresh = True
-            elif value is not home:  # rebound (state[key] = new): copy into the array the views look at
+            if value is not home and value is not None:  # rebound (state[key] = new): copy into the viewed array
                 home[...] = value
                 flat[key] = home
-        if not fresh and any(k not in homes and k not in self.scalars for k in flat):
-            fresh = True  # a name replaced by another one
         if fresh:
             self._materialize(state)
         else:
+            entries = self.entries
             for key in self.scalars:
                 value = flat[key]
-                for entry in self.entries:
+                for entry in entries:
                     entry[key] = value
         buf.bump_versions()
 
@@ -178,13 +202,12 @@ class FlatParams:
             entries.append(entry)
         self.homes, self.scalars = homes, tuple(scalars)
         self.views, self.entries = views, tuple(entries)
+        self.keys = frozenset(flat)
+        self.checks = tuple((entry, key, vs[i]) for key, vs in views.items() for i, entry in enumerate(entries))
 
     def release(self) -> None:
         """Detach the parameters from this buffer's gradient slots (their values stay where they are)."""
         self.buf.release()
-
-
-_DATA, _GRAD = attrgetter("data"), attrgetter("grad")
 
 
 def _views(xp, flat, buf: FlatBuffer):
@@ -209,8 +232,22 @@ class FlatGroup:
     def current(self, group: dict) -> bool:
         """Whether the plan still fits ``group``: same parameter list, every buffer intact."""
         params = group["params"]
-        return (group is self.group and params is self.params and len(params) == self.count
-                and all(f.intact() for f in self.flats))
+        if group is not self.group or params is not self.params or len(params) != self.count:
+            return False
+        for f in self.flats:
+            if not f.intact():
+                return False
+        return True
+
+    def fast(self, group: dict, state: dict) -> bool:
+        """Whether the plan fits ``group`` and every buffer passes :meth:`FlatParams.fast` (a flat update may run)."""
+        params = group["params"]
+        if group is not self.group or params is not self.params or len(params) != self.count:
+            return False
+        for f in self.flats:
+            if not f.fast(state):
+                return False
+        return True
 
     def release(self) -> None:
         for f in self.flats:
