@@ -330,3 +330,40 @@ def test_random_search_keeps_the_per_parameter_path():
     w = xpgrad.tensor([1.0, 2.0], requires_grad=True)
     opt = xpgrad.optimizer("random_search", [w], lr=0.1)
     assert opt.flat_buffers() == [] and type(opt).flatten is False
+
+
+def edit_state(opt, params, how):
+    """Change ``opt.state`` directly between two steps, the way user code may."""
+    first = opt.state[id(params[0])]
+    if how == "rebind_buffer":  # a new array for one buffer of one parameter
+        first["exp_avg"] = first["exp_avg"] * 0.5
+    elif how == "replace_entry":  # a new dict for one parameter, with equal counts and copied buffers
+        opt.state[id(params[0])] = {k: (v.copy() if hasattr(v, "copy") else v) for k, v in first.items()}
+    elif how == "change_count":  # an equal-valued but different count object, then a different count
+        first["step"] = int(str(first["step"]))
+        opt.state[id(params[1])]["step"] = first["step"] + 1
+    elif how == "extra_buffer":  # an entry holds a buffer the flat state does not have
+        first["note"] = 1.0
+    elif how == "drop_entry":
+        del opt.state[id(params[2])]
+
+
+@pytest.mark.parametrize("how", ["rebind_buffer", "replace_entry", "change_count", "extra_buffer", "drop_entry"])
+def test_direct_edits_of_the_state_between_flat_steps_are_seen(how):
+    """The per-step check that skips rebuilding must still notice every change made through ``opt.state``."""
+    cls = optimizer_class("adam")
+    flat_params, ref_params = make_params("numpy")[:4], make_params("numpy")[:4]
+    opts = []
+    for cls_, ps in ((cls, flat_params), (per_parameter(cls), ref_params)):
+        opt = cls_(ps, lr=0.05)
+        for step in range(6):
+            if step == 3:
+                edit_state(opt, ps, how)
+            opt.zero_grad()
+            x = xpgrad.tensor(np.random.default_rng(step).normal(size=(6, 5)).tolist())
+            ((xpgrad.tanh(x @ ps[0] + ps[1]) @ ps[2] + ps[3]) ** 2).mean().backward()
+            opt.step()
+        opts.append(opt)
+    assert_identical(arrays(flat_params, opts[0]), arrays(ref_params, opts[1]))
+    if how != "extra_buffer":  # (an entry with a buffer Adam does not keep stays per parameter: its own choice)
+        assert [len(opts[0].state[id(p)]) for p in flat_params] == [3] * 4
