@@ -367,3 +367,46 @@ def test_direct_edits_of_the_state_between_flat_steps_are_seen(how):
     assert_identical(arrays(flat_params, opts[0]), arrays(ref_params, opts[1]))
     if how != "extra_buffer":  # (an entry with a buffer Adam does not keep stays per parameter: its own choice)
         assert [len(opts[0].state[id(p)]) for p in flat_params] == [3] * 4
+
+
+def test_the_state_counts_every_change_and_copies_as_plain_dicts():
+    import copy
+    import pickle
+
+    from xpgrad.optimizers.flat_state import StateDict
+
+    state = StateDict()
+    entry = state.entry({"a": 1})
+    changes = [lambda: state.__setitem__(1, entry), lambda: entry.__setitem__("b", 2),
+               lambda: entry.update(c=3), lambda: entry.setdefault("d", 4), lambda: entry.pop("d"),
+               lambda: entry.popitem(), lambda: entry.__delitem__("b"), lambda: entry.__ior__({"e": 5}),
+               lambda: entry.clear(), lambda: state.clear()]
+    for i, change in enumerate(changes, start=1):
+        change()
+        assert state.clock[0] == i, i
+    state[2] = state.entry(x=[1.0])
+    for clone in (pickle.loads(pickle.dumps(state)), copy.deepcopy(state)):
+        assert type(clone) is dict and type(clone[2]) is dict and clone == {2: {"x": [1.0]}}
+    assert type(state.copy()) is dict and state.copy()[2] is state[2]  # shallow, as dict.copy
+
+
+@pytest.mark.parametrize("edit", [False, True])
+def test_a_plain_dict_state_set_by_user_code_is_checked_every_step(edit):
+    """``opt.state = {...}`` (plain dicts that count nothing) still gives the per-parameter results bit for bit."""
+    cls = optimizer_class("adam")
+    flat_params, ref_params = make_params("numpy")[:4], make_params("numpy")[:4]
+    opts = []
+    for cls_, ps in ((cls, flat_params), (per_parameter(cls), ref_params)):
+        opt = cls_(ps, lr=0.05)
+        for step in range(7):
+            if step == 2:
+                opt.state = {k: dict(v) for k, v in opt.state.items()}
+            if step == 4 and edit:
+                first = opt.state[id(ps[0])]
+                first["exp_avg"] = first["exp_avg"] * 0.5  # a plain dict: only the full check sees this
+            opt.zero_grad()
+            x = xpgrad.tensor(np.random.default_rng(step).normal(size=(6, 5)).tolist())
+            ((xpgrad.tanh(x @ ps[0] + ps[1]) @ ps[2] + ps[3]) ** 2).mean().backward()
+            opt.step()
+        opts.append(opt)
+    assert_identical(arrays(flat_params, opts[0]), arrays(ref_params, opts[1]))

@@ -26,7 +26,7 @@ from ..autograd.tensor import Tensor
 from ..autograd.tracing import run_eagerly
 from ..hookspecs import Collector
 from ..hyperparameters import check, check_number, number, sequence
-from .flat_state import FlatGroup, plan
+from .flat_state import FlatGroup, StateDict, plan
 
 __all__ = ["Optimizer", "builtin"]
 
@@ -80,7 +80,9 @@ class Optimizer:
     param_groups : list of dict
         Each group's ``"params"`` plus its hyperparameters (schedulers write ``"lr"`` here).
     state : dict
-        Per-parameter buffers, keyed by ``id(parameter)``.
+        Per-parameter buffers, keyed by ``id(parameter)``: a dict (a
+        ``StateDict`` that counts its changes, so that a step can tell cheaply
+        whether the flat state is still in sync with it).
 
     Examples
     --------
@@ -127,7 +129,7 @@ class Optimizer:
         self.defaults = {**cls.defaults, **hyperparameters}
         self.validate(self.defaults)
         self.param_groups = []
-        self.state = {}
+        self.state: dict = StateDict()  # counts its changes: see xpgrad.optimizers.flat_state
         self._flat: list[FlatGroup] = []  # one plan per group: its flat buffers and per-parameter rest
         for group in _groups(parameters, cls.__name__):
             self.add_param_group(group)
@@ -216,7 +218,7 @@ class Optimizer:
                 g = g + wd * p.data  # a new array: p.grad is never changed
             st = state.get(id(p))
             if st is None:
-                st = state[id(p)] = {}
+                st = state[id(p)] = state.entry() if isinstance(state, StateDict) else {}
             self.update(p, g, st, group)
             p.bump_version()  # graphs that saved p's old values now refuse backward
 
@@ -328,7 +330,7 @@ class Optimizer:
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"{where}: {exc}") from None
             groups.append(hp)
-        state = {}
+        state = StateDict()
         for raw, entry in entries.items():
             index = _index(f"{name}: state key", raw)
             p = by_index.get(index)
@@ -337,7 +339,7 @@ class Optimizer:
                                  f"parameters {sorted(by_index)}")
             if id(p) in state:
                 raise ValueError(f"{name}: parameter {index} has two state entries (keys {index} and {raw!r})")
-            state[id(p)] = self._load_entry(f"{name}: state[{index}]", p, entry)
+            state[id(p)] = state.entry(self._load_entry(f"{name}: state[{index}]", p, entry))
         for mine, hp in zip(self.param_groups, groups, strict=True):  # everything checked: apply
             mine.update(hp)
         self.state = state

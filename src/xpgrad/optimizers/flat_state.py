@@ -16,6 +16,14 @@ state, an update rebound an entry, the per-parameter path added a buffer) the
 flat state is gathered again from the entries before the next flat update;
 when the entries cannot be gathered (different counts, shapes or dtypes) that
 step takes the per-parameter path. Nothing is lost and nothing is applied twice.
+
+Checking every entry at every step would cost more than the update of a small
+network, so ``optimizer.state`` is a :class:`StateDict`: a dict whose changes,
+and those of its entries, move one shared count. While the count is where it
+was after the last flat update, the entries are known to be in sync and a
+step only checks that each parameter still holds its view and its gradient
+slot (one loop). State replaced by plain dicts (``optimizer.state = {...}``)
+counts nothing and is checked entry by entry at every step instead.
 """
 
 from __future__ import annotations
@@ -25,7 +33,59 @@ from ..autograd.creation import as_tensor
 from ..autograd.flat import FlatBuffer
 from ..autograd.tensor import Tensor
 
-__all__ = ["FlatGroup", "FlatParams", "plan"]
+__all__ = ["FlatGroup", "FlatParams", "StateDict", "plan"]
+
+
+class StateDict(dict):
+    """A dict that counts its changes: ``optimizer.state`` and each of its per-parameter entries.
+
+    ``clock`` is a one-item list shared by the state and the entries made with
+    :meth:`entry`; every change through the dict API (setting, deleting,
+    ``update``, ``pop``, ``clear``, ...) of any of them adds one to
+    ``clock[0]``. A flat buffer whose entries were in sync at some count knows
+    they still are while the count has not moved: one comparison per step
+    instead of a look at every entry. Copies and pickles are plain dicts.
+
+    >>> from xpgrad.optimizers.flat_state import StateDict
+    >>> state = StateDict()
+    >>> entry = state.entry()
+    >>> state[1] = entry; entry["step"] = 3
+    >>> state.clock[0], entry.clock is state.clock, state == {1: {"step": 3}}
+    (2, True, True)
+    """
+
+    __slots__ = ("clock",)
+
+    def __init__(self, *args, clock: list | None = None, **kwargs):
+        self.clock = [0] if clock is None else clock
+        dict.update(self, *args, **kwargs)
+
+    def entry(self, *args, **kwargs) -> StateDict:
+        """A new per-parameter entry whose changes count on this state's clock."""
+        return StateDict(*args, clock=self.clock, **kwargs)
+
+    def __reduce__(self):
+        return dict, (dict(self),)
+
+    def copy(self) -> dict:
+        return dict(self)
+
+
+def _counting(name: str):
+    base = getattr(dict, name)
+
+    def method(self, *args, **kwargs):
+        self.clock[0] += 1
+        return base(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = base.__doc__
+    return method
+
+
+for _name in ("__setitem__", "__delitem__", "__ior__", "clear", "pop", "popitem", "setdefault", "update"):
+    setattr(StateDict, _name, _counting(_name))
+_set = dict.__setitem__  # the flat path's own writes into entries it keeps in sync: not counted
 
 
 class FlatParams:
@@ -45,6 +105,7 @@ class FlatParams:
         self.keys: frozenset = frozenset()  # the names of the flat state the entries were last written with
         # The (entry, name, view) triples that _synced checks, flattened so that one loop checks them all.
         self.checks: tuple = ()
+        self.seen: tuple = (None, -1)  # (optimizer.state, its clock count) when the entries were last in sync
 
     def ready(self, state: dict) -> bool:
         """Whether a flat update may run now: every gradient in its slot and the state in sync (gathered if need be).
@@ -68,6 +129,12 @@ class FlatParams:
         entries, buf = self.entries, self.buf
         if self.state is None or len(entries) != len(self.params):
             return False  # not materialized yet (first step, or just gathered)
+        seen_state, count = self.seen
+        if state is seen_state and state.clock[0] == count:  # no entry changed since they were last in sync
+            for t, v, g in zip(self.params, buf.views, buf.grad_views, strict=True):
+                if t.data is not v or t.grad is not g:
+                    return False
+            return True
         get = state.get
         for t, v, g, i, entry in zip(self.params, buf.views, buf.grad_views, self.ids, entries, strict=True):
             if t.data is not v or t.grad is not g or get(i) is not entry:
@@ -175,7 +242,9 @@ class FlatParams:
             for key in self.scalars:
                 value = flat[key]
                 for entry in entries:
-                    entry[key] = value
+                    _set(entry, key, value)  # uncounted: the flat path's own write
+        # The entries are in sync now: remember the count (a plain dict, set by user code, counts nothing).
+        self.seen = (state, state.clock[0]) if isinstance(state, StateDict) else (None, -1)
         buf.bump_versions()
 
     def _materialize(self, state: dict) -> None:
@@ -192,10 +261,11 @@ class FlatParams:
                 scalars.append(key)
         views = {key: tuple(_views(xp, home, buf)) for key, home in homes.items()}
         entries: list[dict] = []
+        clock = state.clock if isinstance(state, StateDict) else None
         for i, p in enumerate(self.params):
             entry = state.get(id(p))
-            if entry is None:
-                entry = state[id(p)] = {}
+            if entry is None or (clock is not None and getattr(entry, "clock", None) is not clock):
+                entry = state[id(p)] = StateDict(clock=clock) if clock is not None else {}  # its changes count
             entry.clear()
             for key in flat:
                 entry[key] = views[key][i] if key in views else flat[key]
