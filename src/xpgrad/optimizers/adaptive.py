@@ -20,6 +20,33 @@ def _zeros(state, p, *keys):
             state[key] = p.backend.xp.zeros_like(p.data)
 
 
+def _times(fresh, c):
+    """``c·fresh`` for an array the caller just made: its own memory is reused where the backend allows.
+
+    The same bits as ``c * fresh`` (one multiplication either way); on an
+    array without in-place operators ``*=`` rebinds the local name, which is
+    fine for a temporary (never do it to a state buffer: see the rule in
+    :mod:`xpgrad.optimizers.base`).
+    """
+    fresh *= c
+    return fresh
+
+
+def _scaled(xp, fresh, square, c, eps):
+    """``fresh / (√square / c + eps)``, reusing the memory of ``fresh`` and of the denominator it makes.
+
+    Bit for bit the value of the plain expression (the same operations in the
+    same order); only fewer temporary arrays (each as large as all the
+    parameters of a flat buffer).
+    """
+    denom = xp.sqrt(square)
+    if c != 1.0:
+        denom /= c
+    denom += eps
+    fresh /= denom
+    return fresh
+
+
 @builtin("adagrad")
 class Adagrad(Optimizer):
     """AdaGrad: s ← s + g², x ← x − lr·g / (√s + eps).
@@ -41,7 +68,7 @@ class Adagrad(Optimizer):
     def update(self, p, g, state, group):
         _zeros(state, p, "sum_squares")
         state["sum_squares"] += g * g
-        p.data -= group["lr"] * g / (p.backend.xp.sqrt(state["sum_squares"]) + group["eps"])
+        p.data -= _scaled(p.backend.xp, group["lr"] * g, state["sum_squares"], 1.0, group["eps"])
 
 
 @builtin("rmsprop")
@@ -66,8 +93,8 @@ class RMSProp(Optimizer):
         a = group["alpha"]
         _zeros(state, p, "square_avg")
         state["square_avg"] *= a
-        state["square_avg"] += (1.0 - a) * (g * g)
-        p.data -= group["lr"] * g / (p.backend.xp.sqrt(state["square_avg"]) + group["eps"])
+        state["square_avg"] += _times(g * g, 1.0 - a)
+        p.data -= _scaled(p.backend.xp, group["lr"] * g, state["square_avg"], 1.0, group["eps"])
 
 
 @builtin("adam")
@@ -97,9 +124,9 @@ class Adam(Optimizer):
         state["exp_avg"] *= b1
         state["exp_avg"] += (1.0 - b1) * g
         state["exp_avg_sq"] *= b2
-        state["exp_avg_sq"] += (1.0 - b2) * (g * g)
-        denom = p.backend.xp.sqrt(state["exp_avg_sq"]) / math.sqrt(1.0 - b2 ** t) + group["eps"]
-        p.data -= (group["lr"] / (1.0 - b1 ** t)) * state["exp_avg"] / denom
+        state["exp_avg_sq"] += _times(g * g, 1.0 - b2)
+        step = (group["lr"] / (1.0 - b1 ** t)) * state["exp_avg"]
+        p.data -= _scaled(p.backend.xp, step, state["exp_avg_sq"], math.sqrt(1.0 - b2 ** t), group["eps"])
 
 
 @builtin("adamw")
