@@ -410,3 +410,24 @@ def test_a_plain_dict_state_set_by_user_code_is_checked_every_step(edit):
             opt.step()
         opts.append(opt)
     assert_identical(arrays(flat_params, opts[0]), arrays(ref_params, opts[1]))
+
+
+@pytest.mark.parametrize("loose", [False, True])
+def test_zero_grad_rebuilds_a_buffer_whose_parameters_got_new_arrays(loose):
+    """After ``p.data = ...``, zero_grad flattens again, so the next backward already fills the new slots."""
+    w, b = xpgrad.tensor([[1.0, 2.0]], requires_grad=True), xpgrad.tensor([0.5], requires_grad=True)
+    params = [w, b] + ([xpgrad.tensor([1, 2])] if loose else [])  # an int tensor keeps the per-parameter path
+    opt = xpgrad.optimizer("sgd", params, lr=0.5)
+    (old,) = opt.flat_buffers()
+    (w.sum() * b.sum()).backward()
+    opt.step()
+    w.data = w.backend.xp.asarray(w.data, copy=True)  # the buffer no longer holds w
+    opt.zero_grad()
+    assert w.grad is None and b.grad is None
+    assert w.data.base is not None and w.data.base is b.data.base  # one flat array again, before anything else
+    (buf,) = opt.flat_buffers()
+    assert buf is not old and np.shares_memory(w.data, buf.data) and np.shares_memory(b.data, buf.data)
+    (w.sum() * b.sum()).backward()
+    assert np.shares_memory(w.grad, buf.grad) and np.shares_memory(b.grad, buf.grad)
+    opt.step()
+    assert w.tolist() == [[1.25, 2.25]] and b.tolist() == [-2.25]  # (0.75, 1.75) and -1 after the first step

@@ -258,9 +258,16 @@ class Optimizer:
         parameters were given new arrays (``Module.to``, ``p.data = ...``) is
         rebuilt here first, so that backward already fills the new slots.
         """
-        for group, _ in zip(self.param_groups, self._plans(), strict=True):
-            for p in group["params"]:
-                p.grad = None
+        groups, plans = self.param_groups, self._flat
+        fits = len(groups) == len(plans)
+        for group, flat in zip(groups, plans, strict=False):
+            if not flat.zero_grads(group):
+                fits = False
+        if not fits:  # rebuild (the gradients are None by now, so nothing is copied into the new slots)
+            self._plans()
+            for group in groups:
+                for p in group["params"]:
+                    p.grad = None
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict:

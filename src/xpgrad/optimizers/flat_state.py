@@ -298,12 +298,36 @@ class FlatGroup:
         self.count = len(self.params)
         self.flats = flats
         self.loose = loose
+        # One buffer holding the whole group in its order: zero_grads checks the views in the same loop.
+        self.whole = (len(flats) == 1 and not loose and len(flats[0].params) == len(self.params)
+                      and all(a is b for a, b in zip(flats[0].params, self.params, strict=True)))
 
     def current(self, group: dict) -> bool:
         """Whether the plan still fits ``group``: same parameter list, every buffer intact."""
         params = group["params"]
         if group is not self.group or params is not self.params or len(params) != self.count:
             return False
+        for f in self.flats:
+            if not f.intact():
+                return False
+        return True
+
+    def zero_grads(self, group: dict) -> bool:
+        """Set ``.grad`` of every parameter of ``group`` to None; return :meth:`current` (whether the plan fits)."""
+        params = group["params"]
+        if group is not self.group or params is not self.params or len(params) != self.count:
+            for p in params:
+                p.grad = None
+            return False
+        if self.whole:
+            intact = True
+            for p, v in zip(params, self.flats[0].buf.views, strict=True):
+                p.grad = None
+                if p.data is not v:
+                    intact = False
+            return intact
+        for p in params:
+            p.grad = None
         for f in self.flats:
             if not f.intact():
                 return False
