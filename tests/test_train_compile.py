@@ -72,11 +72,12 @@ class _Keep(Callback):
 
 
 def _train(compile, *, optimizer="sgd", lr=0.1, dropout=0.0, regularizer=None, schedule=None, val=False,
-           epochs=4, step=None, data=None, shuffle=True):
+           epochs=4, step=None, data=None, shuffle=True, schedule_kwargs=None):
     X, y = _data() if data is None else data
     model = _net(dropout)
     opt = xpgrad.optimizer(optimizer, model.parameters(), lr=lr)
     kw = {"milestones": [5, 9]} if schedule == "step" else {"total_steps": epochs * 4}
+    kw = kw if schedule_kwargs is None else schedule_kwargs
     sched = None if schedule is None else xpgrad.schedule(schedule, opt, **kw)
     reg = None if regularizer is None else xpgrad.regularizer(regularizer, 1e-3)
     keep = _Keep()
@@ -111,6 +112,40 @@ def test_compiled_fit_equals_eager_fit(cpu_backend, case):
     assert compiled["history"]["loss"][-1] < compiled["history"]["loss"][0]  # it trained
     assert compiled["state"].compiled_step is not None and eager["state"].compiled_step is None
     assert compiled["state"].compiled_step.stats["fallbacks"] == []  # nothing in the step forced it eager
+
+
+_SCHEDULE_KWARGS = {"constant": {}, "inverse_sqrt": {}, "cosine_restarts": {"period": 5}, "step": {"milestones": [5, 9]}}
+
+
+def _every(table):
+    return sorted(getattr(xpgrad.registry, table))
+
+
+@pytest.mark.parametrize("name", [n for n in _every("optimizers")
+                                  if not type(xpgrad.optimizer(n, [xpgrad.ones(1, requires_grad=True)])).needs_closure])
+def test_every_registered_optimizer_compiles_to_the_same_numbers(cpu_backend, name):
+    eager, compiled = _train(False, optimizer=name, lr=1e-2), _train(True, optimizer=name, lr=1e-2)
+    for key in ("history", "weights", "optimizer", "step_losses"):
+        assert _same(eager[key], compiled[key]), key
+    assert compiled["state"].compiled_step.stats["replays"] > 0
+
+
+@pytest.mark.parametrize("name", _every("regularizers"))
+def test_every_registered_regularizer_compiles_to_the_same_numbers(cpu_backend, name):
+    eager, compiled = _train(False, regularizer=name), _train(True, regularizer=name)
+    for key in ("history", "weights", "step_losses"):
+        assert _same(eager[key], compiled[key]), key
+    assert compiled["state"].compiled_step.stats["fallbacks"] == []
+
+
+@pytest.mark.parametrize("name", _every("schedules"))
+def test_every_registered_schedule_compiles_to_the_same_numbers(cpu_backend, name):
+    kw = _SCHEDULE_KWARGS.get(name, {"total_steps": 16})
+    eager = _train(False, schedule=name, schedule_kwargs=kw)
+    compiled = _train(True, schedule=name, schedule_kwargs=kw)
+    for key in ("history", "weights", "schedule", "step_losses"):
+        assert _same(eager[key], compiled[key]), key
+    assert compiled["state"].compiled_step.stats["replays"] > 0
 
 
 def test_the_schedule_steps_at_every_compiled_step():
