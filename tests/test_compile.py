@@ -292,3 +292,31 @@ def test_a_stale_gradient_slot_is_not_used():
     lin.weight.grad = lin.bias.grad = None
     lin(xpgrad.ones((3, 2), dtype="float64")).sum().backward()
     assert lin.bias.grad.tolist() == [3.0, 3.0]
+
+
+def test_indexing_concatenation_and_tuple_results_replay():
+    w = xpgrad.tensor([1.0, 2.0, 3.0, 4.0], dtype="float64", requires_grad=True)
+
+    @xpgrad.compile
+    def step(idx, mask, x):
+        picked = w[idx]                                     # an index array from the arguments
+        both = xpgrad.concat([picked, w[mask]])             # a boolean mask, then a list of tensors
+        values, counts = xpgrad.unique_counts(idx)          # a named tuple of unrecorded results
+        loss = (both * x[: both.shape[0]]).sum() + xpgrad.sum(xpgrad.astype(counts, w.dtype))
+        loss.backward()
+        return loss, values
+
+    cases = [([0, 0, 3], [True, False, True, False], [1.0, 2.0, 3.0, 4.0, 5.0]),
+             ([2, 1, 1], [False, True, True, False], [5.0, 4.0, 3.0, 2.0, 1.0]),
+             ([3, 3, 0], [True, False, False, True], [0.5, 1.5, 2.5, 3.5, 4.5])]
+    for idx, mask, x in cases:
+        w.grad = None
+        args = (xpgrad.tensor(idx), xpgrad.tensor(mask), xpgrad.tensor(x, dtype="float64"))
+        loss, values = step(*args)
+        w.grad, compiled_grad = None, w.grad
+        expected_loss, expected_values = step.eager(*args)
+        assert float(loss) == float(expected_loss) and values.tolist() == expected_values.tolist()
+        assert np.array_equal(compiled_grad, w.grad)
+    assert step.stats["replays"] == 2
+    program = next(iter(step._cache.values()))[0]
+    assert program.source.startswith("def replay(A):")
