@@ -7,9 +7,8 @@ times the same optimizers over 200 separate tensors). ``setup`` runs one backwar
 gradients are in place; the timed step only updates.
 """
 
-import xpgrad
 
-from .common import BACKENDS, CASES, batch, mlp, sync, use_backend
+from .common import BACKENDS, deep_mlp_optimizer, sync
 
 
 class FlatOptimizerStep:
@@ -17,14 +16,7 @@ class FlatOptimizerStep:
     param_names = ["backend", "optimizer"]
 
     def setup(self, backend, optimizer):
-        use_backend(backend)
-        n, sizes = CASES["deep"]
-        model = mlp(sizes)
-        x, y = batch(n, sizes[0], sizes[-1])
-        self.opt = xpgrad.optimizer(optimizer, model.parameters(), lr=1e-3)
-        self.opt.zero_grad()
-        xpgrad.loss("softmax_cross_entropy")(model(x), y).backward()
-        self.opt.step()  # optimizer state exists from here on
+        self.opt = deep_mlp_optimizer(backend, optimizer)
         sync()
 
     def time_step(self, backend, optimizer):

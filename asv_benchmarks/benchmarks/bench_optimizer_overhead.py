@@ -9,7 +9,7 @@ difference is the bookkeeping (the checks that nothing changed, the state kept i
 
 import xpgrad
 
-from .common import BACKENDS, CASES, batch, mlp, sync, use_backend
+from .common import BACKENDS, deep_mlp_optimizer, sync
 
 
 class OptimizerOverhead:
@@ -17,14 +17,7 @@ class OptimizerOverhead:
     param_names = ["backend", "optimizer"]
 
     def setup(self, backend, optimizer):
-        use_backend(backend)
-        n, sizes = CASES["deep"]
-        model = mlp(sizes)
-        x, y = batch(n, sizes[0], sizes[-1])
-        self.opt = xpgrad.optimizer(optimizer, model.parameters(), lr=1e-3)
-        self.opt.zero_grad()
-        xpgrad.loss("softmax_cross_entropy")(model(x), y).backward()
-        self.opt.step()  # the flat buffer and the optimizer state exist from here on
+        self.opt = deep_mlp_optimizer(backend, optimizer)
         (self.buf,) = self.opt.flat_buffers()
         self.group = self.opt.param_groups[0]
         self.state = {}

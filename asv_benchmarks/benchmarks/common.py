@@ -45,3 +45,17 @@ def batch(n, features, classes, seed=0):
     x = xpgrad.tensor(rng.standard_normal((n, features)).astype(np.float32))
     y = xpgrad.tensor(rng.integers(0, classes, n))
     return x, y
+
+
+def deep_mlp_optimizer(backend, optimizer):
+    """The deep case's MLP with ``optimizer`` after one full step: gradients in their slots, state created."""
+
+    use_backend(backend)
+    n, sizes = CASES["deep"]
+    model = mlp(sizes)
+    x, y = batch(n, sizes[0], sizes[-1])
+    opt = xpgrad.optimizer(optimizer, model.parameters(), lr=1e-3)
+    opt.zero_grad()
+    xpgrad.loss("softmax_cross_entropy")(model(x), y).backward()
+    opt.step()  # the flat buffer and the optimizer state exist from here on
+    return opt
