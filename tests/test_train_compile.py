@@ -114,7 +114,8 @@ def test_compiled_fit_equals_eager_fit(cpu_backend, case):
     assert compiled["state"].compiled_step.stats["fallbacks"] == []  # nothing in the step forced it eager
 
 
-_SCHEDULE_KWARGS = {"constant": {}, "inverse_sqrt": {}, "cosine_restarts": {"period": 5}, "step": {"milestones": [5, 9]}}
+_SCHEDULE_KWARGS = {"constant": {}, "inverse_sqrt": {}, "cosine_restarts": {"period": 5},
+                    "step": {"milestones": [5, 9]}}
 
 
 def _every(table):
