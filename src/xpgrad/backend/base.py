@@ -310,6 +310,26 @@ class Backend:
         out[...] = self.xp.sum(a, axis=0)
         return out
 
+    # Fused optimizer updates: each returns True when it updated its arrays in place in one pass
+    # (a device backend's single kernel), False to let the optimizer run its own array expressions,
+    # which is what the portable version (and NumPy, where a fused loop would not be faster) does.
+    def sgd_update_(self, p: Any, g: Any, lr: float) -> bool:
+        """p ← p − lr·g in place, in one pass; False when this backend has no fused version."""
+        return False
+
+    def momentum_update_(self, p: Any, g: Any, v: Any, lr: float, momentum: float) -> bool:
+        """v ← momentum·v + g, p ← p − lr·v in place, in one pass; False when not fused here."""
+        return False
+
+    def adam_update_(self, p: Any, g: Any, m: Any, v: Any, *, step_size: float, b1: float, b2: float,
+                     bias2_sqrt: float, eps: float) -> bool:
+        """Adam's moments and step in place, in one pass; False when not fused here.
+
+        m ← b1·m + (1 − b1)·g, v ← b2·v + (1 − b2)·g², p ← p − step_size·m / (√v / bias2_sqrt + eps),
+        with step_size = lr / (1 − b1ᵗ) and bias2_sqrt = √(1 − b2ᵗ) computed by the optimizer.
+        """
+        return False
+
     def index_add(self, out: Any, axis: int, indices: Any, values: Any) -> Any:
         """Return ``out`` with ``values[..., k, ...]`` added at ``out[..., indices[k], ...]`` along ``axis``.
 

@@ -88,6 +88,25 @@ class CupyBackend(Backend):
             return cupy.maximum(y, 0, out=y)
         return _kernel("bias_relu")(b, y)  # y is the kernel's output: updated in place and returned
 
+    def sgd_update_(self, p: Any, g: Any, lr: float) -> bool:
+        if not _fusable(p, g):
+            return False
+        _kernel("sgd")(g, lr, p)
+        return True
+
+    def momentum_update_(self, p: Any, g: Any, v: Any, lr: float, momentum: float) -> bool:
+        if not _fusable(p, g, v):
+            return False
+        _kernel("momentum")(g, lr, momentum, p, v)
+        return True
+
+    def adam_update_(self, p: Any, g: Any, m: Any, v: Any, *, step_size: float, b1: float, b2: float,
+                     bias2_sqrt: float, eps: float) -> bool:
+        if not _fusable(p, g, m, v):
+            return False
+        _kernel("adam")(g, step_size, b1, b2, bias2_sqrt, eps, p, m, v)
+        return True
+
     def matmul_into(self, a: Any, b: Any, out: Any) -> Any:
         import cupy
 
@@ -121,7 +140,21 @@ _KERNELS = {
     "bias_relu": ("T b", "T y", "T v = y + b; y = v < (T)0 ? (T)0 : v", "xpgrad_bias_relu"),
     # g * (y > 0), the backward of ReLU from its output y: what NumPy's multiply by a bool mask gives.
     "relu_grad": ("T g, T y", "T out", "out = g * (T)(y > (T)0)", "xpgrad_relu_grad"),
+    # Optimizer updates over a whole flat buffer, one kernel each instead of one per array operation;
+    # the scalars arrive as T (the buffer's dtype), the arrays are updated in place.
+    "sgd": ("T g, T lr", "T p", "p = p - lr * g", "xpgrad_sgd"),
+    "momentum": ("T g, T lr, T mu", "T p, T v", "v = mu * v + g; p = p - lr * v", "xpgrad_momentum"),
+    "adam": ("T g, T step_size, T b1, T b2, T c2, T eps", "T p, T m, T v",
+             "m = b1 * m + ((T)1 - b1) * g; v = b2 * v + ((T)1 - b2) * (g * g); "
+             "p = p - step_size * m / (sqrt(v) / c2 + eps)", "xpgrad_adam"),
 }
+
+
+def _fusable(*arrays: Any) -> bool:
+    """One floating dtype and one shape for all (a flat buffer, its gradient and its state), contiguous."""
+    first = arrays[0]
+    return first.dtype.kind == "f" and all(
+        a.dtype == first.dtype and a.shape == first.shape and a.flags.c_contiguous for a in arrays)
 
 
 @functools.cache

@@ -121,6 +121,10 @@ class Adam(Optimizer):
         b1, b2 = group["betas"]
         t = state["step"] = state.get("step", 0) + 1
         _zeros(state, p, "exp_avg", "exp_avg_sq")
+        if p.backend.adam_update_(p.data, g, state["exp_avg"], state["exp_avg_sq"],
+                                  step_size=group["lr"] / (1.0 - b1 ** t), b1=b1, b2=b2,
+                                  bias2_sqrt=math.sqrt(1.0 - b2 ** t), eps=group["eps"]):
+            return  # one fused kernel on a device backend
         state["exp_avg"] *= b1
         state["exp_avg"] += (1.0 - b1) * g
         state["exp_avg_sq"] *= b2

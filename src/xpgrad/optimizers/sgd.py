@@ -26,7 +26,8 @@ class SGD(Optimizer):
     state_spec: dict = {}
 
     def update(self, p, g, state, group):
-        p.data -= group["lr"] * g
+        if not p.backend.sgd_update_(p.data, g, group["lr"]):  # one fused kernel on a device backend
+            p.data -= group["lr"] * g
 
 
 @builtin("momentum", aliases=("sgd_momentum",))
@@ -55,6 +56,9 @@ class Momentum(Optimizer):
     def update(self, p, g, state, group):
         if "velocity" not in state:
             state["velocity"] = p.backend.xp.zeros_like(p.data)
+        if not group["alternate"] and p.backend.momentum_update_(p.data, g, state["velocity"], group["lr"],
+                                                                   group["momentum"]):
+            return  # one fused kernel on a device backend
         # Augmented assignment on the dict item itself, never on a local alias (module docstring of base).
         state["velocity"] *= group["momentum"]
         if group["alternate"]:

@@ -1,0 +1,87 @@
+"""The fused optimizer-update hooks of a Backend: called once per flat buffer, same values as the array expressions.
+
+NumPy runs the optimizers' own array expressions (its hooks return False); a device backend
+updates a flat buffer in one kernel. Here a NumPy backend whose hooks compute the kernels'
+formulas with NumPy stands in for it, so the wiring and the formulas are checked without a GPU.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xpgrad
+from xpgrad import nn
+from xpgrad.backend.numpy_backend import NumpyBackend
+
+
+def _fused_sgd(self, p, g, lr):
+    _CALLS.append("sgd")
+    p -= lr * g
+    return True
+
+
+def _fused_momentum(self, p, g, v, lr, momentum):
+    _CALLS.append("momentum")
+    v[...] = momentum * v + g
+    p -= lr * v
+    return True
+
+
+def _fused_adam(self, p, g, m, v, *, step_size, b1, b2, bias2_sqrt, eps):
+    _CALLS.append("adam")
+    m[...] = b1 * m + (1 - b1) * g
+    v[...] = b2 * v + (1 - b2) * (g * g)
+    p -= step_size * m / (np.sqrt(v) / bias2_sqrt + eps)
+    return True
+
+
+_CALLS: list[str] = []
+
+
+def _train(name, steps=6, **hp):
+    xpgrad.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8, dtype="float64"), nn.ReLU(), nn.Linear(8, 3, dtype="float64"))
+    opt = xpgrad.optimizer(name, model.parameters(), **hp)
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        x = xpgrad.tensor(rng.standard_normal((5, 4)))
+        y = xpgrad.tensor(rng.integers(0, 3, 5))
+        opt.zero_grad()
+        xpgrad.loss("cross_entropy")(model(x), y).backward()
+        opt.step()
+    return [p.numpy().copy() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("name,hp,kernel", [
+    ("sgd", {"lr": 0.1}, "sgd"), ("sgd", {"lr": 0.1, "weight_decay": 0.01}, "sgd"),
+    ("momentum", {"lr": 0.05, "momentum": 0.8}, "momentum"), ("adam", {"lr": 0.01}, "adam"),
+    ("adamw", {"lr": 0.01, "weight_decay": 0.1}, "adam")])
+def test_fused_hooks_give_the_unfused_values_with_one_call_per_buffer_and_step(monkeypatch, name, hp, kernel):
+    xpgrad.set_backend("numpy")
+    expected = _train(name, **hp)
+    monkeypatch.setattr(NumpyBackend, "sgd_update_", _fused_sgd)
+    monkeypatch.setattr(NumpyBackend, "momentum_update_", _fused_momentum)
+    monkeypatch.setattr(NumpyBackend, "adam_update_", _fused_adam)
+    _CALLS.clear()
+    fused = _train(name, **hp)
+    assert _CALLS == [kernel] * 6  # one flat buffer: one fused call per step
+    for a, b in zip(expected, fused, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
+
+
+def test_the_alternate_momentum_form_is_never_fused(monkeypatch):
+    xpgrad.set_backend("numpy")
+    monkeypatch.setattr(NumpyBackend, "momentum_update_", _fused_momentum)
+    _CALLS.clear()
+    _train("momentum", lr=0.05, alternate=True)
+    assert _CALLS == []
+
+
+def test_portable_and_numpy_backends_do_not_fuse():
+    for name in ("numpy", "array_api_strict"):
+        b = xpgrad.backend.resolve(name)
+        p, g = b.xp.ones(3), b.xp.ones(3)
+        assert b.sgd_update_(p, g, 0.1) is False and b.momentum_update_(p, g, g, 0.1, 0.9) is False
+        assert b.adam_update_(p, g, g, g, step_size=0.1, b1=0.9, b2=0.99, bias2_sqrt=1.0, eps=1e-8) is False
+        assert b.xp.all(p == 1.0)  # untouched
