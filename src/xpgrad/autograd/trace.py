@@ -16,7 +16,7 @@ from typing import Any
 from .engine import _initial_grad
 from .tensor import Tensor
 
-__all__ = ["Backward", "Call", "Eager", "Op", "SlotRef", "Trace", "resolve"]
+__all__ = ["Backward", "Call", "Eager", "Op", "SlotRef", "Trace", "slots_in"]
 
 INPUT, EXTERNAL, OP, CONST = "input", "external", "op", "const"
 
@@ -65,16 +65,6 @@ class SlotRef:
 
     def __init__(self, slot: int):
         self.slot = slot
-
-
-def resolve(spec: Any, S: list) -> Any:
-    """The value a spec stands for at replay: a slot's array, a tuple or list of them, or a constant."""
-    kind = type(spec)
-    if kind is SlotRef:
-        return S[spec.slot]
-    if kind is tuple or kind is list:
-        return kind(resolve(s, S) for s in spec)
-    return spec
 
 
 def slots_in(spec: Any) -> list[int]:
