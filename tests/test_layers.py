@@ -164,6 +164,21 @@ def test_flatten_shapes_and_gradcheck(cpu_backend):
         nn.Flatten(2, 1)(x)
 
 
+def test_unflatten_inverts_flatten_and_gradcheck(cpu_backend):
+    x = _x(2, 12)
+    y = nn.Unflatten(1, (3, 2, 2))(x)
+    assert y.shape == (2, 3, 2, 2)
+    assert nn.Flatten()(y).tolist() == x.tolist()
+    assert nn.Unflatten(-1, (-1, 4))(x).shape == (2, 3, 4)
+    check_module(nn.Unflatten(1, (3, 4)), x)
+    with pytest.raises(ValueError, match="cannot be split"):
+        nn.Unflatten(1, (5, 2))(x)
+    with pytest.raises(ValueError, match="out of range"):
+        nn.Unflatten(2, (3, 4))(x)
+    with pytest.raises(ValueError, match="unflattened_size"):
+        nn.Unflatten(1, (-1, -1))
+
+
 # -- Dropout ------------------------------------------------------------------------------------------
 
 def test_dropout_scales_kept_entries_and_drops_about_p(backend):

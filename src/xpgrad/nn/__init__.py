@@ -15,7 +15,7 @@ from .activation import ELU, Activation, LeakyReLU, ReLU, Sigmoid, Tanh
 from .batchnorm import BatchNorm1d
 from .container import Sequential
 from .dropout import Dropout
-from .flatten import Flatten, Identity
+from .flatten import Flatten, Identity, Unflatten
 from .linear import Linear
 from .maxout import Maxout
 from .module import IncompatibleKeys, Module, StateDictError
@@ -23,4 +23,4 @@ from .parameter import Parameter
 
 __all__ = ["ELU", "Activation", "BatchNorm1d", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "LeakyReLU",
            "Linear", "Maxout", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "StateDictError", "Tanh",
-           "init"]
+           "Unflatten", "init"]
