@@ -74,7 +74,7 @@ def _weight(fn: str, weight: Any, input: Tensor, size: int, name: str = "weight"
     w = weight if isinstance(weight, Tensor) else as_tensor(weight, dtype=input.dtype, backend=input.backend)
     if w.shape != (size,):
         raise ValueError(f"{fn}: {name} of shape {w.shape} must have shape ({size},), one value per class")
-    return w
+    return w if w.dtype == input.dtype else xa.astype(w, input.dtype)  # constants follow the scores' dtype
 
 
 def _check_range(fn: str, labels: Tensor, classes: int, ignore_index: int | None) -> None:
@@ -272,6 +272,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
     for name, value in (("weight", weight), ("pos_weight", pos_weight)):
         if value is not None:
             v = value if isinstance(value, Tensor) else as_tensor(value, dtype=input.dtype, backend=input.backend)
+            v = v if v.dtype == input.dtype else xa.astype(v, input.dtype)
             if not _broadcasts(v.shape, input.shape):
                 raise ValueError(f"{fn}: {name} of shape {v.shape} does not broadcast to the input's shape "
                                  f"{input.shape}; give one value per element or per class (last axis)")
