@@ -69,12 +69,23 @@ def _is_integral(t: Any) -> bool:
     return isinstance(t, Tensor) and t.backend.xp.isdtype(t.data.dtype, "integral")
 
 
+def _const(fn: str, name: str, value: Any, input: Tensor) -> Tensor:
+    """A weight-like constant as a tensor on the input's backend, in the input's float dtype."""
+    if not isinstance(value, Tensor):
+        return as_tensor(value, dtype=input.dtype, backend=input.backend)
+    if value.backend is not input.backend:
+        raise ValueError(f"{fn}: {name} lives on backend {value.backend.name!r} but the input on "
+                         f"{input.backend.name!r}; move it with .to({input.backend.name!r}) (a loss module: "
+                         f"loss.to({input.backend.name!r}))")
+    return value if value.dtype == input.dtype else xa.astype(value, input.dtype)  # constants follow the scores
+
+
 def _weight(fn: str, weight: Any, input: Tensor, size: int, name: str = "weight") -> Tensor:
     """A per-class weight vector of length ``size`` in the input's dtype and backend."""
-    w = weight if isinstance(weight, Tensor) else as_tensor(weight, dtype=input.dtype, backend=input.backend)
+    w = _const(fn, name, weight, input)
     if w.shape != (size,):
         raise ValueError(f"{fn}: {name} of shape {w.shape} must have shape ({size},), one value per class")
-    return w if w.dtype == input.dtype else xa.astype(w, input.dtype)  # constants follow the scores' dtype
+    return w
 
 
 def _check_range(fn: str, labels: Tensor, classes: int, ignore_index: int | None) -> None:
@@ -271,8 +282,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
     extra = {}
     for name, value in (("weight", weight), ("pos_weight", pos_weight)):
         if value is not None:
-            v = value if isinstance(value, Tensor) else as_tensor(value, dtype=input.dtype, backend=input.backend)
-            v = v if v.dtype == input.dtype else xa.astype(v, input.dtype)
+            v = _const(fn, name, value, input)
             if not _broadcasts(v.shape, input.shape):
                 raise ValueError(f"{fn}: {name} of shape {v.shape} does not broadcast to the input's shape "
                                  f"{input.shape}; give one value per element or per class (last axis)")
