@@ -62,7 +62,8 @@ def test_multiclass_svm_module_is_the_registered_loss(cpu_backend):
     per = nn.MulticlassSVMLoss(margin=5.0, reduction="none")(s, L([0, 1, 2]))
     np.testing.assert_allclose(per.numpy(), xpgrad.loss("svm", margin=5.0, reduction="none")(s, [0, 1, 2]).numpy())
     loss.backward()
-    assert xpgrad.backend.to_numpy(s.grad)[0].tolist() == pytest.approx([-1 / 3, 1 / 3, 0.0])  # one active margin in row 0
+    # row 0 has one active margin: +1 for that class, -1 for the true class, over 3 rows
+    assert xpgrad.backend.to_numpy(s.grad)[0].tolist() == pytest.approx([-1 / 3, 1 / 3, 0.0])
 
 
 def test_list_targets_stay_class_indices():

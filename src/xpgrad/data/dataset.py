@@ -116,9 +116,10 @@ class TensorDataset:
     def __getitem__(self, index: Any) -> tuple:
         n = len(self)
         if isinstance(index, numbers.Integral) and not isinstance(index, bool):
-            if not -n <= index < n:
-                raise IndexError(f"TensorDataset: index {index} is out of range for a dataset of {n} samples")
-            return tuple(t[int(index)] for t in self.tensors)
+            i = int(index)
+            if not -n <= i < n:
+                raise IndexError(f"TensorDataset: index {i} is out of range for a dataset of {n} samples")
+            return tuple(t[i] for t in self.tensors)
         if isinstance(index, slice):
             return tuple(t[index] for t in self.tensors)
         idx = _index_array(index, n, "TensorDataset")
@@ -163,9 +164,10 @@ class Subset:
     def __getitem__(self, index: Any) -> Any:
         n = len(self)
         if isinstance(index, numbers.Integral) and not isinstance(index, bool):
-            if not -n <= index < n:
-                raise IndexError(f"Subset: index {index} is out of range for a subset of {n} samples")
-            return self.dataset[int(self.indices[index])]
+            i = int(index)
+            if not -n <= i < n:
+                raise IndexError(f"Subset: index {i} is out of range for a subset of {n} samples")
+            return self.dataset[int(self.indices[i])]
         if isinstance(index, slice):
             return self.dataset[self.indices[index]]
         return self.dataset[self.indices[_index_array(index, n, "Subset")]]
@@ -225,7 +227,7 @@ def random_split(dataset: Any, lengths: Sequence[Any], generator: Any = None) ->
         perm = _backend.current().permutation(n)
     elif isinstance(generator, np.random.Generator):
         perm = generator.permutation(n)
-    elif isinstance(generator, numbers.Integral) and not isinstance(generator, bool) and generator >= 0:
+    elif isinstance(generator, numbers.Integral) and not isinstance(generator, bool) and int(generator) >= 0:
         perm = np.random.default_rng(int(generator)).permutation(n)
     else:
         raise TypeError(f"random_split: generator must be None, a non-negative int seed or a "
