@@ -38,7 +38,7 @@ class DataLoader:
         ``DataLoader(dataset, batch_size=...)`` with a
         :class:`~xpgrad.data.TensorDataset`, a :class:`~xpgrad.data.Subset`
         or any :class:`~xpgrad.data.Dataset` of ``(x, y)`` samples
-        (see :func:`~xpgrad.data.dataset.dataset_arrays`).
+        (read once and stacked).
     batch_size : int or None
         Rows per batch; None gives the whole dataset as one batch.
     shuffle : bool

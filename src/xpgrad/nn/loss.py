@@ -115,7 +115,7 @@ class MSELoss(_Loss):
 
 
 class L1Loss(_Loss):
-    """Mean absolute error over all elements, mean of |xᵢ − tᵢ|.
+    """Mean absolute error over all elements, mean of abs(xᵢ − tᵢ).
 
     >>> import xpgrad
     >>> from xpgrad import nn

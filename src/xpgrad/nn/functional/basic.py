@@ -175,7 +175,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
 
 
 def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
-    """One-hot encoding: an int64 tensor of shape (*tensor.shape, C) with 1 at [..., tensor[...]] and 0 elsewhere.
+    """One-hot encoding: int64 of shape ``(*tensor.shape, C)``, 1 at ``[..., tensor[...]]`` and 0 elsewhere.
 
     ``num_classes=-1`` takes C = max(tensor) + 1 (one read back from the
     device). Values must be integers in [0, C). The result records no graph.

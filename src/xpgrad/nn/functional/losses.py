@@ -244,7 +244,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
 
 
 def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Mean absolute error: the mean over all elements of |xᵢ − tᵢ|; the gradient is sign(x − t).
+    """Mean absolute error: the mean over all elements of abs(xᵢ − tᵢ); the gradient is sign(x − t).
 
     >>> import xpgrad
     >>> from xpgrad.nn import functional as F
