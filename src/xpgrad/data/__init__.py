@@ -8,6 +8,7 @@
 ((32, 2), (32,))
 """
 
+from .dataset import Dataset, Subset, TensorDataset, random_split
 from .files import (
                     CIFAR10_CLASSES,
                     DatasetError,
@@ -23,3 +24,4 @@ from .synthetic import blobs, spiral
 
 __all__ = ["CIFAR10_CLASSES", "DataLoader", "DatasetError", "DatasetNotFoundError", "UnsafePickleError", "blobs",
            "load_cifar10", "load_mnist", "read_cifar10_batch", "read_idx", "spiral"]
+__all__ += ["Dataset", "Subset", "TensorDataset", "random_split"]

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import backend as _backend
 from ..autograd import Tensor, as_tensor
+from .dataset import dataset_arrays, is_dataset
 
 __all__ = ["DataLoader", "as_batch", "check_label_range"]
 
@@ -33,7 +34,11 @@ class DataLoader:
     ----------
     X, y : arrays or Tensors
         Inputs and targets with the same number of rows (NumPy arrays, any
-        backend's arrays or tensors).
+        backend's arrays or tensors). Or, PyTorch's form, a dataset alone:
+        ``DataLoader(dataset, batch_size=...)`` with a
+        :class:`~xpgrad.data.TensorDataset`, a :class:`~xpgrad.data.Subset`
+        or any :class:`~xpgrad.data.Dataset` of ``(x, y)`` samples
+        (read once and stacked).
     batch_size : int or None
         Rows per batch; None gives the whole dataset as one batch.
     shuffle : bool
@@ -74,9 +79,10 @@ class DataLoader:
     'float32'
     """
 
-    def __init__(self, X: Any, y: Any, batch_size: int | None = None, shuffle: bool = False,
+    def __init__(self, X: Any, y: Any = None, batch_size: int | None = None, shuffle: bool = False,
                  seed: int | None = None, drop_last: bool = False, dtype: Any = None,
                  num_classes: int | None = None):
+        X, y = _from_dataset(X, y)
         n, ny = _rows(X, "X"), _rows(y, "y")
         if n != ny:
             raise ValueError(f"DataLoader: X has {n} rows but y has {ny}; they need one row per sample (the same "
@@ -187,6 +193,19 @@ class DataLoader:
     def __repr__(self) -> str:
         return (f"DataLoader(num_samples={self.num_samples}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
                 f"seed={self.seed}, drop_last={self.drop_last})")
+
+
+def _from_dataset(X: Any, y: Any) -> tuple[Any, Any]:
+    """``(X, y)`` as given, or the arrays of the dataset ``X`` when ``y`` is omitted."""
+    if not is_dataset(X):
+        if y is None:
+            raise TypeError(f"DataLoader: y is missing; give DataLoader(X, y, ...) with the targets, or a dataset "
+                            f"(TensorDataset(X, y)) alone; got a {type(X).__name__} and no y")
+        return X, y
+    if y is not None:
+        raise TypeError(f"DataLoader: a dataset carries its own targets, so the second argument must be left out; "
+                        f"got y={type(y).__name__}; pass options by keyword: DataLoader(dataset, batch_size=32)")
+    return dataset_arrays(X)
 
 
 def as_batch(x: Any, y: Any, dtype: Any = None) -> tuple[Tensor, Tensor]:

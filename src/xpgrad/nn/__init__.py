@@ -10,13 +10,14 @@
 603
 """
 
-from . import init
+from . import functional, init
 from .activation import ELU, Activation, LeakyReLU, ReLU, Sigmoid, Tanh
 from .batchnorm import BatchNorm1d
 from .container import Sequential
 from .dropout import Dropout
 from .flatten import Flatten, Identity, Unflatten
 from .linear import Linear
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, MulticlassSVMLoss, MultiMarginLoss, NLLLoss
 from .maxout import Maxout
 from .module import IncompatibleKeys, Module, StateDictError
 from .parameter import Parameter
@@ -24,3 +25,5 @@ from .parameter import Parameter
 __all__ = ["ELU", "Activation", "BatchNorm1d", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "LeakyReLU",
            "Linear", "Maxout", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "StateDictError", "Tanh",
            "Unflatten", "init"]
+__all__ += ["BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "MultiMarginLoss", "MulticlassSVMLoss",
+            "NLLLoss", "functional"]

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from .. import backend as _backend
 from ..autograd import Tensor, enable_grad, no_grad, run_eagerly
 from ..autograd import compile as compile_step
+from ..data.dataset import Dataset, Subset, TensorDataset, dataset_arrays
 from ..data.loader import DataLoader, as_batch
 from .callbacks import Callback
 from .guard import _count, check_batch, check_fit_arguments
@@ -163,7 +164,9 @@ def _is_pair(data: Any) -> bool:
 
 
 def _as_loader(data: Any, what: str, batch_size: int | None, shuffle: bool) -> Iterable:
-    """An (X, y) pair becomes a :class:`DataLoader`; a loader or other iterable of batches is kept."""
+    """An (X, y) pair or a dataset becomes a :class:`DataLoader`; a loader or other iterable of batches is kept."""
+    if isinstance(data, (TensorDataset, Subset)) or Dataset in type(data).__mro__:
+        data = dataset_arrays(data)  # a dataset is batched as its (X, y) arrays
     if isinstance(data, DataLoader) or not _is_pair(data):
         if isinstance(data, (dict, str, bytes)) or isinstance(data, Tensor) or hasattr(data, "shape") or not hasattr(
                 data, "__iter__"):
