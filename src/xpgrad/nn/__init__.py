@@ -14,13 +14,16 @@ from . import init
 from .activation import ELU, Activation, LeakyReLU, ReLU, Sigmoid, Tanh
 from .batchnorm import BatchNorm1d
 from .container import Sequential
+from .conv import Conv2d
 from .dropout import Dropout
 from .flatten import Flatten, Identity
 from .linear import Linear
 from .maxout import Maxout
 from .module import IncompatibleKeys, Module, StateDictError
 from .parameter import Parameter
+from .pooling import AvgPool2d, MaxPool2d
 
-__all__ = ["ELU", "Activation", "BatchNorm1d", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "LeakyReLU",
+__all__ = ["AvgPool2d", "Conv2d", "MaxPool2d"]
+__all__ += ["ELU", "Activation", "BatchNorm1d", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "LeakyReLU",
            "Linear", "Maxout", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "StateDictError", "Tanh",
            "init"]
