@@ -27,6 +27,7 @@ import numpy as np
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_cnn import compare_cnn  # noqa: E402
 from compare_variants import (  # noqa: E402
     CASES,
     make_problem,
@@ -35,7 +36,6 @@ from compare_variants import (  # noqa: E402
     variants,
     xpgrad_step_fn,
 )
-from compare_cnn import compare_cnn  # noqa: E402
 
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 ONE_CORE_MARKER = "XPGRAD_COMPARE_ONE_CORE"
