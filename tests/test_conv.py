@@ -207,3 +207,21 @@ def test_matches_pytorch_on_one_configuration():
     torch.nn.functional.conv2d(X, W, B, (2, 1), (1, 2), (2, 1), 2).backward(torch.tensor(g))
     for ours, theirs in ((xt, X), (wt, W), (bt, B)):
         np.testing.assert_allclose(_np(ours.grad), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_conv_then_relu_fuses_in_a_sequential_with_the_same_values_and_gradients(cpu_backend):
+    conv = nn.Conv2d(2, 3, 3, padding=1, dtype="float64")
+    assert conv.fuse_next(nn.ReLU()) is not None and conv.fuse_next(nn.Tanh()) is None
+    x = np.random.default_rng(9).standard_normal((2, 2, 5, 5))
+    outs = []
+    for model in (nn.Sequential(conv, nn.ReLU()), lambda t: nn.ReLU()(conv(t))):
+        xt = _t(x, True)
+        y = model(xt)
+        (y * _t(np.arange(y.size, dtype=float).reshape(y.shape))).sum().backward()
+        outs.append((_np(y), _np(xt.grad), _np(conv.weight.grad), _np(conv.bias.grad)))
+        conv.weight.grad = conv.bias.grad = None
+    for fused, plain in zip(*outs, strict=True):
+        np.testing.assert_allclose(fused, plain, rtol=1e-12, atol=1e-12)
+    assert xpgrad.gradcheck(lambda x, w, b: nn.functional.conv.conv2d_relu(x, w, b, padding=1),
+                            [_t(x, True), _t(np.random.default_rng(10).standard_normal((3, 2, 3, 3)), True),
+                             _t(np.random.default_rng(11).standard_normal(3), True)])

@@ -7,8 +7,9 @@ import math
 from .. import backend as xb
 from ..autograd.creation import as_tensor
 from ..autograd.tensor import Tensor
-from .functional.conv import conv2d, pair
-from .module import Module
+from .activation import is_builtin_relu
+from .functional.conv import conv2d, conv2d_relu, pair
+from .module import Module, _prepare_inputs
 from .parameter import Parameter, check_float_dtype
 
 __all__ = ["Conv2d"]
@@ -89,12 +90,35 @@ class Conv2d(Module):
         b = uniform_init((out_channels,), bound, dtype, backend) if bias else None
         self.register_parameter("bias", None if b is None else Parameter(b))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _check_channels(self, x):
         if isinstance(x, Tensor) and x.ndim in (3, 4) and x.shape[-3] != self.in_channels:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), got shape "
                              f"{tuple(x.shape)}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_channels(x)
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
                       where=f"Conv2d({self.extra_repr()})")
+
+    def forward_relu(self, x) -> Tensor:
+        """max(0, conv(x)) in one graph node: what ``nn.ReLU()(self(x))`` computes.
+
+        >>> import xpgrad
+        >>> from xpgrad import nn
+        >>> conv, x = nn.Conv2d(2, 3, 3), xpgrad.randn(1, 2, 5, 5)
+        >>> bool((conv.forward_relu(x).numpy() == nn.ReLU()(conv(x)).numpy()).all())
+        True
+        """
+        (x,) = _prepare_inputs(self, (x,))  # what __call__ does: host data moved, dtype and backend checked
+        self._check_channels(x)
+        return conv2d_relu(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
+                           where=f"Conv2d({self.extra_repr()})")
+
+    def fuse_next(self, following: Module):
+        """:meth:`forward_relu` when ``following`` is a plain built-in ReLU (and this is a plain Conv2d), else None."""
+        if type(self) is Conv2d and "forward" not in self.__dict__ and is_builtin_relu(following):
+            return self.forward_relu
+        return None
 
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "

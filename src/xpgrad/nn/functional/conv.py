@@ -11,13 +11,14 @@ from __future__ import annotations
 import numbers
 
 from ...autograd.ops.conv import Conv2d as _Conv2dOp
+from ...autograd.ops.conv import Conv2dReLU as _Conv2dReLUOp
 from ...autograd.ops.conv import conv_output_size
 from ...autograd.ops.pool import AvgPool2d as _AvgPoolOp
 from ...autograd.ops.pool import MaxPool2d as _MaxPoolOp
 from ...autograd.ops.shape import reshape
 from ...autograd.tensor import Tensor
 
-__all__ = ["avg_pool2d", "conv2d", "max_pool2d"]
+__all__ = ["avg_pool2d", "conv2d", "conv2d_relu", "max_pool2d"]
 
 
 def pair(value, name: str, where: str, minimum: int) -> tuple[int, int]:
@@ -77,6 +78,23 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     >>> conv2d(x, xpgrad.ones((2, 1, 3, 3)), padding=1).shape
     (1, 2, 3, 3)
     """
+    return _convolve(_Conv2dOp, input, weight, bias, stride, padding, dilation, groups, where)
+
+
+def conv2d_relu(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+                groups: int = 1, *, where: str = "conv2d_relu") -> Tensor:
+    """max(0, :func:`conv2d`) in one graph node (what :class:`~xpgrad.nn.Conv2d` followed by a ReLU runs).
+
+    >>> import xpgrad
+    >>> from xpgrad.nn.functional.conv import conv2d_relu
+    >>> conv2d_relu(xpgrad.ones((1, 1, 2, 2)), -xpgrad.ones((1, 1, 1, 1)), xpgrad.tensor([0.5])).tolist()
+    [[[[0.0, 0.0], [0.0, 0.0]]]]
+    """
+    return _convolve(_Conv2dReLUOp, input, weight, bias, stride, padding, dilation, groups, where)
+
+
+def _convolve(op, input, weight, bias, stride, padding, dilation, groups, where):
+    """Check the arguments of a convolution, then apply ``op`` (a 3-D input goes through as a batch of one)."""
     x, squeeze = _batched(input, where, "(N, C, H, W)")
     if not isinstance(weight, Tensor) or weight.ndim != 4:
         raise ValueError(f"{where}: weight must be a 4-D tensor (out_channels, in_channels/groups, kh, kw), got "
@@ -112,7 +130,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
             raise ValueError(f"{where}: the kernel's reach along the {axis} ({d * (k - 1) + 1}: kernel {k}, dilation "
                              f"{d}) exceeds the padded input ({size} + padding {extra}); input shape "
                              f"{tuple(input.shape)}: pad more or use a smaller kernel")
-    y = _Conv2dOp.apply(x, weight, bias, stride=stride_, padding=pads, dilation=dilation_, groups=int(groups))
+    y = op.apply(x, weight, bias, stride=stride_, padding=pads, dilation=dilation_, groups=int(groups))
     return reshape(y, tuple(y.shape[1:])) if squeeze else y
 
 
