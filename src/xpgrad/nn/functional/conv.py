@@ -3,7 +3,7 @@
 Inputs are (N, C, H, W) batches, or one (C, H, W) image (a batch of one, squeezed back). The
 arguments are checked here, before any array is touched, with errors that name the function (or
 the layer calling it), the argument, the value and the shape; the ops themselves live in
-:mod:`xpgrad.autograd.ops.conv` and :mod:`xpgrad.autograd.ops.pool`.
+``xpgrad.autograd.ops.conv`` and ``xpgrad.autograd.ops.pool``.
 """
 
 from __future__ import annotations
