@@ -161,6 +161,8 @@ def cnn_report(medians, note=None, profile=()):
         lines.append(f"    ratio xpgrad / best torch: {base / min(torch_t):.2f}")
     if note:
         lines.append(f"    ({note})")
+    if profile:
+        lines.append("    where the time goes (each layer alone; the step runs each Conv2d and its ReLU as one node):")
     for name, f, b in profile:
         lines.append(f"    profile {name:<14} forward {f:7.2f} ms  backward {b:7.2f} ms")
     return "\n".join(lines)
