@@ -27,6 +27,7 @@ import numpy as np
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_cnn import compare_cnn  # noqa: E402
 from compare_variants import (  # noqa: E402
     CASES,
     make_problem,
@@ -308,8 +309,9 @@ def sweep_report(depths, medians, overheads, width=64):
 def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", default="numpy", help="xpgrad backend: numpy (default) or cupy")
-    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES),
-                        help="cases to time (default: all; none with --sweep for the sweep alone)")
+    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=[*CASES, "cnn"],
+                        help="cases to time (default: the MLPs; none with --sweep for the sweep alone; cnn: the "
+                             "small CNN against PyTorch, see compare_cnn.py)")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 40, 15 for medium)")
     parser.add_argument("--reps", type=int, default=None, help="steps per timed sample (default 20, 2 for medium)")
     parser.add_argument("--sweep", action="store_true", help="also time the deep MLP at several depths")
@@ -329,6 +331,9 @@ def main(argv=None):
     base = "hand-written CuPy" if args.backend == "cupy" else "hand-written NumPy"
     print(f"median time of one training step (lower is better); ratios relative to {base}", flush=True)
     for case in args.cases:
+        if case == "cnn":
+            print(compare_cnn(args.rounds, args.reps, one_core, time_interleaved), flush=True)
+            continue
         print(report(compare(case, args.backend, args.rounds, one_core=one_core, reps=args.reps)), flush=True)
     if args.sweep:
         medians, overheads = sweep(args.depths, rounds=args.rounds, one_core=one_core, reps=args.reps)

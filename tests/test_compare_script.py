@@ -154,3 +154,13 @@ def test_step_memory_counts_what_is_held_and_the_step_peak(compare):
     held, peak = compare.step_memory(build, 2_000_000)
     assert held == pytest.approx(1_000_000, abs=50_000)
     assert peak == pytest.approx(4_000_000, abs=100_000)  # the old grad is freed before the temporary
+
+
+def test_cnn_case_runs_and_prints_the_xpgrad_row_and_the_profile(compare, capsys):
+    assert compare.main(["--cases", "cnn", "--rounds", "1", "--reps", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = _rows(out)
+    assert "xpgrad" in rows and "profile" in rows
+    assert "PyTorch is not installed" in out  # the fixture hides torch: its row is skipped with a note
+    assert [line.split()[1] for line in out.splitlines() if line.startswith("    profile ")][:3] == [
+        "0:Conv2d", "1:ReLU", "2:MaxPool2d"]

@@ -14,6 +14,7 @@ from . import functional, init
 from .activation import ELU, Activation, LeakyReLU, ReLU, Sigmoid, Tanh
 from .batchnorm import BatchNorm1d
 from .container import Sequential
+from .conv import Conv2d
 from .dropout import Dropout
 from .flatten import Flatten, Identity, Unflatten
 from .linear import Linear
@@ -21,8 +22,10 @@ from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, Multicla
 from .maxout import Maxout
 from .module import IncompatibleKeys, Module, StateDictError
 from .parameter import Parameter
+from .pooling import AvgPool2d, MaxPool2d
 
-__all__ = ["ELU", "Activation", "BatchNorm1d", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "LeakyReLU",
+__all__ = ["AvgPool2d", "Conv2d", "MaxPool2d"]
+__all__ += ["ELU", "Activation", "BatchNorm1d", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "LeakyReLU",
            "Linear", "Maxout", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "StateDictError", "Tanh",
            "Unflatten", "init"]
 __all__ += ["BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "MultiMarginLoss", "MulticlassSVMLoss",
