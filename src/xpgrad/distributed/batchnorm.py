@@ -1,0 +1,140 @@
+"""``SyncBatchNorm1d``: batch normalization with the statistics of the global batch (all ranks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import xpgrad
+from xpgrad import nn
+
+from .collectives import all_reduce
+from .launch import STATE
+
+__all__ = ["SyncBatchNorm1d", "convert_sync_batchnorm"]
+
+
+class _SyncBatchNorm(xpgrad.Function):
+    """y = γ·x̂ + β with x̂ = (x − μ)/√(σ² + ε) and μ, σ² of the global batch of N = Σᵣ nᵣ rows.
+
+    Backward follows :class:`DistributedOptimizer`'s convention: the global
+    loss is L = Σᵣ (nᵣ/N)·Lᵣ, each rank's Lᵣ being the mean over its own rows,
+    and each rank returns N/nᵣ times its rows' share of ∂L/∂x (so that the
+    weighted average of the ranks' parameter gradients is ∂L/∂θ). With
+    Aₛ = Σ_{i∈s} dyᵢ and Bₛ = Σ_{i∈s} dyᵢ·x̂ᵢ on rank s, all-reduced as
+    A = Σₛ nₛ·Aₛ / nᵣ and B = Σₛ nₛ·Bₛ / nᵣ,
+
+        dx = γ / (N √(σ² + ε)) · (N·dy − A − x̂·B),
+
+    and dγ = Bᵣ, dβ = Aᵣ (this rank's own sums, averaged by the optimizer).
+    """
+
+    @staticmethod
+    def forward(ctx, x, gamma, beta, mean, var, eps=1e-5, rows=1, total=1):
+        xp = ctx.xp
+        inv_std = 1.0 / xp.sqrt(var + eps)
+        xhat = (x - mean) * inv_std
+        ctx.save_for_backward(xhat, gamma, inv_std)
+        ctx.rows, ctx.total = rows, total
+        return xhat * gamma + beta
+
+    @staticmethod
+    def backward(ctx, g):
+        xhat, gamma, inv_std = ctx.saved_tensors
+        xp = ctx.xp
+        nx, ngamma, nbeta = ctx.needs_input_grad[:3]
+        gbeta = xp.sum(g, axis=0)
+        ggamma = xp.sum(g * xhat, axis=0)
+        gx = None
+        if nx:  # the same on every rank (one model), so every rank joins this collective
+            n, total = ctx.rows, ctx.total
+            sums = all_reduce(xp.concat([gbeta, ggamma]) * float(n))
+            f = gbeta.shape[0]
+            a, b = sums[:f] / float(max(n, 1)), sums[f:] / float(max(n, 1))
+            gx = (gamma * inv_std / total) * (total * g - a - xhat * b)
+        return gx, (ggamma if ngamma else None), (gbeta if nbeta else None), None, None
+
+
+class SyncBatchNorm1d(nn.BatchNorm1d):
+    """:class:`~xpgrad.nn.BatchNorm1d` whose training-mode statistics cover the batch of every rank.
+
+    With rank r holding nᵣ rows of the global batch (N = Σᵣ nᵣ), each feature
+    is normalized with
+
+        μ = Σᵣ Σᵢ xᵢ / N,   σ² = Σᵣ Σᵢ (xᵢ − μ)² / N,
+
+    (two all-reduces: the sums with the row counts, then the squared
+    deviations), so the output, the running statistics and (through an
+    all-reduce in backward, see ``_SyncBatchNorm``) the gradients equal those
+    of one BatchNorm1d over the concatenated batch, also for uneven shards.
+    Plain BatchNorm1d under data parallelism normalizes each shard on its own
+    and lets the ranks' running statistics drift apart. Every rank must call
+    the layer together (an empty shard of 0 rows is allowed). In evaluation
+    mode, and in a job of one, it is exactly BatchNorm1d; the state-dict
+    keys are the same.
+
+    >>> import xpgrad, xpgrad.distributed as dist
+    >>> bn = dist.SyncBatchNorm1d(1)
+    >>> [round(v, 3) for v in bn(xpgrad.tensor([[1.0], [3.0]])).numpy()[:, 0].tolist()]
+    [-1.0, 1.0]
+    """
+
+    def forward(self, x):
+        if not self.training or STATE.size == 1:
+            return super().forward(x)
+        if x.ndim != 2 or x.shape[1] != self.num_features:
+            raise ValueError(f"SyncBatchNorm1d({self.num_features}) expects input of shape (batch, "
+                             f"{self.num_features}), got {x.shape}")
+        mean, var, total = self._global_stats(x)
+        self._track(mean, var, total)
+        return _SyncBatchNorm.apply(x, self.weight, self.bias, mean, var, eps=self.eps, rows=x.shape[0],
+                                    total=total)
+
+    @xpgrad.run_eagerly
+    def _global_stats(self, x) -> tuple[Any, Any, int]:
+        """(μ, σ², N) of the global batch, as constant tensors (the node differentiates through them)."""
+        xp, a = x.backend.xp, x.data
+        rows = a.shape[0]
+        first = xp.concat([xp.sum(a, axis=0), xp.full((1,), float(rows), dtype=a.dtype, device=a.device)])
+        first = all_reduce(first)
+        total = int(round(float(first[-1])))
+        if total < 2:
+            raise ValueError(f"SyncBatchNorm1d needs more than one example in the global batch in training mode, "
+                             f"got {total} over {STATE.size} ranks (this rank: input of shape {x.shape}); use a "
+                             "larger batch or call model.eval()")
+        mean = first[:-1] / float(total)
+        var = all_reduce(xp.sum((a - mean) ** 2, axis=0)) / float(total)
+        return xpgrad.as_tensor(mean), xpgrad.as_tensor(var), total
+
+
+def convert_sync_batchnorm(module: Any) -> Any:
+    """Replace every :class:`~xpgrad.nn.BatchNorm1d` inside ``module`` by a :class:`SyncBatchNorm1d`, in place.
+
+    The new layers keep the old ones' parameters, running statistics,
+    momentum, eps and training mode (the same tensors, so an optimizer built
+    before still updates them). Returns ``module`` (or a new SyncBatchNorm1d
+    when ``module`` itself is a BatchNorm1d).
+
+    >>> import xpgrad.distributed as dist
+    >>> from xpgrad import nn
+    >>> model = dist.convert_sync_batchnorm(nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)))
+    >>> type(model[1]).__name__
+    'SyncBatchNorm1d'
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"convert_sync_batchnorm takes an xpgrad nn.Module, got {type(module).__name__}")
+    if type(module) is nn.BatchNorm1d:
+        return _converted(module)
+    for _, child in list(module.named_modules()):
+        for name, sub in list(child.named_children()):
+            if type(sub) is nn.BatchNorm1d:
+                setattr(child, name, _converted(sub))
+    return module
+
+
+def _converted(bn: Any) -> SyncBatchNorm1d:
+    new = SyncBatchNorm1d(bn.num_features, momentum=bn.momentum, eps=bn.eps, dtype=bn.weight.dtype,
+                          backend=bn.weight.backend)
+    new.weight, new.bias = bn.weight, bn.bias
+    new.running_mean, new.running_var = bn.running_mean, bn.running_var
+    new.train(bn.training)
+    return new
