@@ -43,6 +43,9 @@ class Ranks:
         self.dist, self.optimizer, self.backend = dist, optimizer, backend
         self.rank, self.size = dist.rank(), dist.world_size()
         self._rank_state = rank_state
+        # Whether the steps report their loss (train_step does, through state.check_loss): a rank with an empty
+        # share reports a loss sum of 0 only then, as the optimizer wants it from every rank or from none.
+        self.loss_reported = True
 
     @classmethod
     def start(cls, model: Any, loss: Any, optimizer: Any, schedule: Any, start_epoch: int) -> Ranks | None:
@@ -96,7 +99,7 @@ class Ranks:
         updates the weights with the others and steps the schedule; returns the global mean loss (0-d)."""
         opt = state.optimizer
         opt.zero_grad()
-        opt.set_batch(0, 0.0)
+        opt.set_batch(0, 0.0 if self.loss_reported else None)
         opt.step()
         if state.schedule is not None:
             state.schedule.step()
@@ -114,6 +117,7 @@ class Ranks:
     def after_step(self, state: TrainState, params: list) -> None:
         """Raise :class:`NonFiniteLossError` on every rank when any rank's loss or gradient was NaN/inf."""
         last = self.optimizer.last
+        self.loss_reported = last is not None and last.loss_sum is not None
         if last is None or not last.nonfinite:
             return
         value = self.global_loss()
