@@ -322,17 +322,7 @@ def _run_epoch(state: TrainState, data: Iterable, dtype: str, step: Callable, ca
                 objective, scores = step(state, xb, yb)
                 meter.add(objective, scores, yb)
             else:
-                meter.rows = rows = xb.shape[0]
-                optimizer.set_batch(rows)
-                if rows:
-                    objective, scores = step(state, xb, yb)
-                else:
-                    objective = ranks.empty_step(state, xb)
-                ranks.after_step(state, params)
-                if rows:
-                    meter.add(objective, scores, yb)
-                shown = ranks.global_loss()  # the progress bar shows the global loss
-                meter.value = meter.value if shown is None else shown
+                objective = ranks.step(state, step, meter, xb, yb, params)
             state.step += 1
             state.loss = objective
             bar.step(meter)

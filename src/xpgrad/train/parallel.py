@@ -12,7 +12,7 @@ by all ranks alike. With one process none of this runs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -94,6 +94,26 @@ class Ranks:
             b.set_rng_state(shared)
 
     # -- steps -------------------------------------------------------------------------------------
+    def step(self, state: TrainState, step: Callable, meter: Any, xb: Tensor, yb: Tensor, params: list) -> Tensor:
+        """One step of ``fit`` on this rank's share ``(xb, yb)`` of the batch; returns the objective (0-d).
+
+        The optimizer learns the rank's number of rows first (the meter adds
+        the loss sum when the step checks its loss); an empty share still
+        joins the reduction; after it every rank raises on the global NaN flag.
+        """
+        meter.rows = rows = xb.shape[0]
+        self.optimizer.set_batch(rows)
+        if rows:
+            objective, scores = step(state, xb, yb)
+        else:
+            objective = self.empty_step(state, xb)
+        self.after_step(state, params)
+        if rows:
+            meter.add(objective, scores, yb)
+        shown = self.global_loss()  # the progress bar shows the global loss
+        meter.value = meter.value if shown is None else shown
+        return objective
+
     def empty_step(self, state: TrainState, xb: Tensor) -> Tensor:
         """A step of a rank whose share of the batch is empty: it still joins the reduction (with weight 0),
         updates the weights with the others and steps the schedule; returns the global mean loss (0-d)."""
