@@ -12,6 +12,7 @@ import os
 import sys
 
 from .. import backend as B
+from ..checkpoint import CheckpointError
 from .checks import (
     COMPONENT_KINDS,
     UsageError,
@@ -25,7 +26,6 @@ from .checks import (
     output_file,
     parse_component_args,
 )
-from ..checkpoint import CheckpointError
 from .commands import backend_option
 
 TOY_DATASETS = ("spiral", "blobs")

@@ -37,8 +37,8 @@ class Progress:
                  log: bool = True):
         from tqdm import tqdm
 
-        self.enabled, self.start_epoch, self.last_epoch, self.log = enabled and log, start_epoch, start_epoch + epochs, log
-        enabled = self.enabled
+        enabled = enabled and log
+        self.enabled, self.start_epoch, self.last_epoch, self.log = enabled, start_epoch, start_epoch + epochs, log
         self.every = log_every or max(1, math.ceil(epochs / 10))
         self.bar = tqdm(total=None if steps is None else steps * epochs, disable=not enabled, unit="step",
                         dynamic_ncols=True, file=sys.stderr, leave=True)
