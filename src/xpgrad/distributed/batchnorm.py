@@ -107,12 +107,12 @@ class SyncBatchNorm1d(nn.BatchNorm1d):
 
 
 def convert_sync_batchnorm(module: Any) -> Any:
-    """Replace every :class:`~xpgrad.nn.BatchNorm1d` inside ``module`` by a :class:`SyncBatchNorm1d`, in place.
+    """Turn every :class:`~xpgrad.nn.BatchNorm1d` inside ``module`` (itself included) into a :class:`SyncBatchNorm1d`.
 
-    The new layers keep the old ones' parameters, running statistics,
-    momentum, eps and training mode (the same tensors, so an optimizer built
-    before still updates them). Returns ``module`` (or a new SyncBatchNorm1d
-    when ``module`` itself is a BatchNorm1d).
+    The change is in place: each layer stays the same object, with the same
+    parameters, running statistics, momentum, eps, training mode and
+    position (SyncBatchNorm1d adds no state), so an optimizer built before
+    still updates it. Returns ``module``.
 
     >>> import xpgrad.distributed as dist
     >>> from xpgrad import nn
@@ -122,19 +122,7 @@ def convert_sync_batchnorm(module: Any) -> Any:
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"convert_sync_batchnorm takes an xpgrad nn.Module, got {type(module).__name__}")
-    if type(module) is nn.BatchNorm1d:
-        return _converted(module)
-    for _, child in list(module.named_modules()):
-        for name, sub in list(child.named_children()):
-            if type(sub) is nn.BatchNorm1d:
-                setattr(child, name, _converted(sub))
+    for _, sub in list(module.named_modules()):
+        if type(sub) is nn.BatchNorm1d:  # subclasses of BatchNorm1d may hold more: left alone
+            sub.__class__ = SyncBatchNorm1d
     return module
-
-
-def _converted(bn: Any) -> SyncBatchNorm1d:
-    new = SyncBatchNorm1d(bn.num_features, momentum=bn.momentum, eps=bn.eps, dtype=bn.weight.dtype,
-                          backend=bn.weight.backend)
-    new.weight, new.bias = bn.weight, bn.bias
-    new.running_mean, new.running_var = bn.running_mean, bn.running_var
-    new.train(bn.training)
-    return new
