@@ -21,13 +21,15 @@ MPIEXEC = Path(sys.executable).parent / "mpiexec"
 SRC = Path(xpgrad.__file__).resolve().parents[1]  # the xpgrad under test goes first on the ranks' path
 LAUNCHER_VARS = [v for pair in launch._LAUNCHER_VARS for v in pair] + ["PMI_FD", "PMI_PORT", "MPI_LOCALNRANKS"]
 
-# Prepended to every script: its ranks print one JSON line each with report(...).
+# Prepended to every script: report(value) writes this rank's value as JSON to result<rank>.json in the
+# working directory (files, because mpiexec may interleave long lines of different ranks on stdout).
 PRELUDE = '''
 import json, sys
 import xpgrad.distributed as dist
 
 def report(value):
-    print("RESULT " + json.dumps({"rank": dist.rank(), "value": value}), flush=True)
+    with open(f"result{dist.rank()}.json", "w", encoding="utf-8") as f:
+        json.dump(value, f)
 '''
 
 
@@ -46,7 +48,7 @@ class Run(NamedTuple):
     returncode: int
     stdout: str
     stderr: str
-    results: dict  # rank -> the value its report() printed (the last one when several)
+    results: dict  # rank -> the value its report() wrote (the last one when several)
 
 
 def clean_env(**extra: str) -> dict:
@@ -82,16 +84,15 @@ def mpirun(tmp_path):
     def run(script: str, n: int, *, timeout: float = 60, ok: bool = True, **env: str) -> Run:
         count[0] += 1
         path = tmp_path / f"script{count[0]}.py"
+        for old in tmp_path.glob("result*.json"):
+            old.unlink()
         path.write_text(PRELUDE + textwrap.dedent(script), encoding="utf-8")
         code, out, err = launch_script([str(MPIEXEC), "-n", str(n), sys.executable, str(path)], timeout,
                                        clean_env(**env), tmp_path)
         if ok and code != 0:
             pytest.fail(f"mpiexec -n {n} exited with {code}\nstdout:\n{out}\nstderr:\n{err}")
-        results = {}
-        for line in out.splitlines():
-            if line.startswith("RESULT "):
-                item = json.loads(line[len("RESULT "):])
-                results[item["rank"]] = item["value"]
+        results = {int(f.stem[len("result"):]): json.loads(f.read_text(encoding="utf-8"))
+                   for f in tmp_path.glob("result*.json")}
         if ok:
             assert sorted(results) == list(range(n)), f"not every rank reported:\n{out}\n{err}"
         return Run(code, out, err, results)
