@@ -101,6 +101,19 @@ def mpirun(tmp_path):
 
 
 @pytest.fixture
+def plain_python(tmp_path):
+    """``plain_python(code, **env)``: run ``python -c code`` outside mpiexec (needs mpi4py); (status, out, err)."""
+    reason = mpi_missing()
+    if reason:
+        pytest.skip(reason)
+
+    def run(code: str, timeout: float = 60, **env: str) -> tuple[int, str, str]:
+        return launch_script([sys.executable, "-c", code], timeout, clean_env(**env), tmp_path)
+
+    return run
+
+
+@pytest.fixture
 def fresh_dist(monkeypatch):
     """xpgrad.distributed as before init(), restored afterwards (the state is one object shared by the modules)."""
     saved = dataclasses.replace(launch.STATE)
