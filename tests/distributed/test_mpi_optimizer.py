@@ -174,6 +174,28 @@ for k in range(2):
 sync.eval(), ref.eval()
 worst["eval"] = float(np.max(np.abs(sync(xpgrad.tensor(X[0])).numpy() - ref(xpgrad.tensor(X[0])).numpy())))
 worst["moved"] = float(np.max(np.abs(ref.running_var.numpy() - 1.0)))
+
+# A compiled step replays the collectives (statistics, backward sums, gradient averaging) every call.
+import warnings
+def trained(compiled):
+    xpgrad.manual_seed(0)
+    m = dist.convert_sync_batchnorm(nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.ReLU(), nn.Linear(3, 1)))
+    o = dist.DistributedOptimizer(xpgrad.optimizer("momentum", m.parameters(), lr=0.1, momentum=0.9))
+    def step(x):
+        o.zero_grad()
+        loss = (m(x) ** 2).mean()
+        loss.backward()
+        o.set_batch(hi - lo)
+        o.step()
+        return loss
+    run = xpgrad.compile(step) if compiled else step
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to eager
+        for k in range(2):
+            for j in range(2):
+                run(xpgrad.tensor(X[k, lo:hi] + j))
+    return np.concatenate([p.numpy().ravel() for p in m.parameters()])
+worst["compiled"] = float(np.max(np.abs(trained(False) - trained(True))))
 report(worst)
 '''
 
@@ -182,5 +204,5 @@ def test_sync_batchnorm_matches_batchnorm_on_the_whole_batch(mpirun):
     values = mpirun(SYNC_BN, 2).results
     for v in values.values():
         assert v["moved"] > 0.1  # the running statistics did change, so comparing them means something
-        for key in ("y", "x", "w", "b", "stats", "eval"):
+        for key in ("y", "x", "w", "b", "stats", "eval", "compiled"):
             assert v[key] <= 1e-12, (key, v[key])

@@ -205,7 +205,8 @@ def test_sync_batchnorm_node_gradients(bn_backend):
         def fn(x, gamma, beta):
             with xpgrad.no_grad():
                 mean, var = xpgrad.mean(x, axis=0), xpgrad.var(x, axis=0)
-            return _SyncBatchNorm.apply(x, gamma, beta, mean, var, eps=1e-5, rows=6, total=6)
+            total = xpgrad.full((1,), 6.0, dtype="float64")
+            return _SyncBatchNorm.apply(x, gamma, beta, mean, var, total, eps=1e-5, rows=6)
 
         assert xpgrad.gradcheck(fn, [x, gamma, beta])
 
