@@ -388,7 +388,7 @@ class Backend:
         raise self._no_nccl()
 
     def nccl_all_reduce_(self, communicator: Any, array: Any, op: str = "sum") -> None:
-        """Reduce a contiguous device ``array`` in place over the ranks of ``communicator`` (op: sum, max, min, prod)."""
+        """Reduce a contiguous device ``array`` in place over the ranks of ``communicator`` (sum, max, min, prod)."""
         raise self._no_nccl()
 
     def synchronize(self) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import xpgrad
+import xpgrad.backend
 from xpgrad import nn
+from xpgrad.autograd import tracing
 
-from .collectives import all_reduce
+from .collectives import all_reduce, reduce_array
 from .launch import STATE
 
 __all__ = ["SyncBatchNorm1d", "convert_sync_batchnorm"]
@@ -29,29 +31,29 @@ class _SyncBatchNorm(xpgrad.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, gamma, beta, mean, var, eps=1e-5, rows=1, total=1):
+    def forward(ctx, x, gamma, beta, mean, var, total, eps=1e-5, rows=1):
         xp = ctx.xp
         inv_std = 1.0 / xp.sqrt(var + eps)
         xhat = (x - mean) * inv_std
-        ctx.save_for_backward(xhat, gamma, inv_std)
-        ctx.rows, ctx.total = rows, total
+        ctx.save_for_backward(xhat, gamma, inv_std, total)
+        ctx.rows = rows
         return xhat * gamma + beta
 
     @staticmethod
     def backward(ctx, g):
-        xhat, gamma, inv_std = ctx.saved_tensors
+        xhat, gamma, inv_std, total = ctx.saved_tensors  # total: N as an array of shape (1,)
         xp = ctx.xp
         nx, ngamma, nbeta = ctx.needs_input_grad[:3]
         gbeta = xp.sum(g, axis=0)
         ggamma = xp.sum(g * xhat, axis=0)
         gx = None
         if nx:  # the same on every rank (one model), so every rank joins this collective
-            n, total = ctx.rows, ctx.total
+            n = ctx.rows
             sums = all_reduce(xp.concat([gbeta, ggamma]) * float(n))
             f = gbeta.shape[0]
             a, b = sums[:f] / float(max(n, 1)), sums[f:] / float(max(n, 1))
             gx = (gamma * inv_std / total) * (total * g - a - xhat * b)
-        return gx, (ggamma if ngamma else None), (gbeta if nbeta else None), None, None
+        return gx, (ggamma if ngamma else None), (gbeta if nbeta else None), None, None, None
 
 
 class SyncBatchNorm1d(nn.BatchNorm1d):
@@ -84,35 +86,52 @@ class SyncBatchNorm1d(nn.BatchNorm1d):
         if x.ndim != 2 or x.shape[1] != self.num_features:
             raise ValueError(f"SyncBatchNorm1d({self.num_features}) expects input of shape (batch, "
                              f"{self.num_features}), got {x.shape}")
-        mean, var, total = self._global_stats(x)
-        self._track(mean, var, total)
-        return _SyncBatchNorm.apply(x, self.weight, self.bias, mean, var, eps=self.eps, rows=x.shape[0],
-                                    total=total)
+        rows = x.shape[0]
+        # Recorded ops and recorded collectives (no host read), so a compiled step replays them every call.
+        with xpgrad.no_grad():
+            counted = xpgrad.concat([xpgrad.sum(x, axis=0), xpgrad.full((1,), float(rows), dtype=x.dtype)])
+            first = _summed(counted)
+            total = first[-1:]
+            self._check_total(total, x.shape)
+            mean = first[:-1] / total
+            var = _summed(xpgrad.sum((x - mean) ** 2, axis=0)) / total
+        self._track_global(mean, var, total)
+        return _SyncBatchNorm.apply(x, self.weight, self.bias, mean, var, total, eps=self.eps, rows=rows)
 
     @xpgrad.run_eagerly
-    def _global_stats(self, x) -> tuple[Any, Any, int]:
-        """(μ, σ², N) of the global batch, as constant tensors (the node differentiates through them)."""
-        xp, a = x.backend.xp, x.data
-        rows = a.shape[0]
-        first = xp.concat([xp.sum(a, axis=0), xp.full((1,), float(rows), dtype=a.dtype, device=a.device)])
-        first = all_reduce(first)
-        total = int(round(float(first[-1])))
-        if total < 2:
+    def _check_total(self, total, shape) -> None:
+        n = round(float(total.tolist()[0]))
+        if n < 2:
             raise ValueError(f"SyncBatchNorm1d needs more than one example in the global batch in training mode, "
-                             f"got {total} over {STATE.size} ranks (this rank: input of shape {x.shape}); use a "
+                             f"got {n} over {STATE.size} ranks (this rank: input of shape {shape}); use a "
                              "larger batch or call model.eval()")
-        mean = first[:-1] / float(total)
-        var = all_reduce(xp.sum((a - mean) ** 2, axis=0)) / float(total)
-        return xpgrad.as_tensor(mean), xpgrad.as_tensor(var), total
+
+    @xpgrad.run_eagerly
+    def _track_global(self, mean, var, total) -> None:
+        self._track(mean, var, round(float(total.tolist()[0])))
+
+
+def _sum_over_ranks(array: Any) -> Any:
+    """A new array: the element-wise sum of ``array`` over the ranks."""
+    backend = xpgrad.backend.backend_of_array(array)
+    assert backend is not None  # an intermediate array of the step
+    return reduce_array(backend, backend.xp.asarray(array, copy=True), "sum")
+
+
+def _summed(t: Any) -> Any:
+    """``t`` summed over the ranks, reported to a compiled step as an array call (replayed every call)."""
+    result = xpgrad.as_tensor(_sum_over_ranks(t.data))
+    tracing.record_call(_sum_over_ranks, (t,), {}, result)
+    return result
 
 
 def convert_sync_batchnorm(module: Any) -> Any:
-    """Replace every :class:`~xpgrad.nn.BatchNorm1d` inside ``module`` by a :class:`SyncBatchNorm1d`, in place.
+    """Turn every :class:`~xpgrad.nn.BatchNorm1d` inside ``module`` (itself included) into a :class:`SyncBatchNorm1d`.
 
-    The new layers keep the old ones' parameters, running statistics,
-    momentum, eps and training mode (the same tensors, so an optimizer built
-    before still updates them). Returns ``module`` (or a new SyncBatchNorm1d
-    when ``module`` itself is a BatchNorm1d).
+    The change is in place: each layer stays the same object, with the same
+    parameters, running statistics, momentum, eps, training mode and
+    position (SyncBatchNorm1d adds no state), so an optimizer built before
+    still updates it. Returns ``module``.
 
     >>> import xpgrad.distributed as dist
     >>> from xpgrad import nn
@@ -122,19 +141,7 @@ def convert_sync_batchnorm(module: Any) -> Any:
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"convert_sync_batchnorm takes an xpgrad nn.Module, got {type(module).__name__}")
-    if type(module) is nn.BatchNorm1d:
-        return _converted(module)
-    for _, child in list(module.named_modules()):
-        for name, sub in list(child.named_children()):
-            if type(sub) is nn.BatchNorm1d:
-                setattr(child, name, _converted(sub))
+    for _, sub in list(module.named_modules()):
+        if type(sub) is nn.BatchNorm1d:  # subclasses of BatchNorm1d may hold more: left alone
+            sub.__class__ = SyncBatchNorm1d
     return module
-
-
-def _converted(bn: Any) -> SyncBatchNorm1d:
-    new = SyncBatchNorm1d(bn.num_features, momentum=bn.momentum, eps=bn.eps, dtype=bn.weight.dtype,
-                          backend=bn.weight.backend)
-    new.weight, new.bias = bn.weight, bn.bias
-    new.running_mean, new.running_var = bn.running_mean, bn.running_var
-    new.train(bn.training)
-    return new

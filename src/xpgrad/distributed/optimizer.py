@@ -129,6 +129,7 @@ class DistributedOptimizer:
         return f"DistributedOptimizer({self.optimizer!r}, bucket_mb={self.bucket_mb:g})"
 
     # -- the step -----------------------------------------------------------------------------
+    @xpgrad.run_eagerly  # a compiled step calls it every time, with that call's figures
     def set_batch(self, samples: int, loss_sum: Any = None) -> None:
         """Tell the next :meth:`step` this rank's number of samples and, optionally, the sum of their losses.
 

@@ -1,0 +1,106 @@
+"""Collectives, broadcasts, the sync check, the abort hook and the launcher check under a real ``mpiexec``."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.mpi
+
+COLLECTIVES = '''
+import numpy as np, xpgrad
+from xpgrad import nn
+size = dist.init()
+r = dist.rank()
+out = {"size": size, "again": dist.init(), "main": dist.is_main()}
+out["local"] = [dist.local_rank(), dist.local_world_size()]
+a = np.full(3, r + 1.0)
+out["host"] = dist.all_reduce(a).tolist()
+out["max"] = dist.all_reduce(np.array([r, -r], dtype=np.int64), op="max").tolist()
+t = xpgrad.tensor([r + 0.5])
+out["tensor"] = [dist.all_reduce(t) is t] + t.tolist()
+s = xpgrad.tensor([1.0, r], backend="array_api_strict")
+out["strict"] = dist.all_reduce(s).tolist()
+out["numbers"] = dist.all_reduce_numbers([1, r], op="sum")
+out["bcast"] = dist.broadcast_object({"from": r}, root=1)
+out["gather"] = dist.all_gather_object(r * 10)
+
+xpgrad.manual_seed(100 + r)  # every rank initializes differently
+model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+model[1].running_mean.data[...] = r
+try:
+    dist.check_in_sync(model)
+except RuntimeError as exc:
+    out["unsynced"] = str(exc)
+dist.broadcast_parameters(model, root=2)
+out["synced"] = dist.check_in_sync(model)
+out["running_mean"] = model[1].running_mean.tolist()
+
+opt = xpgrad.optimizer("momentum", model.parameters(), lr=0.1, momentum=0.9)
+if r == 2:  # only the root has stepped: a momentum buffer to send
+    model(xpgrad.randn(5, 3)).sum().backward()
+    opt.step()
+dist.broadcast_optimizer_state(opt, root=2)
+state = opt.state_dict()["state"]
+out["velocity"] = [round(float(v), 12) for st in state.values() for v in np.asarray(st["velocity"]).ravel()]
+
+other = nn.Linear(3, 4 if r != 1 else 5)  # rank 1 built a different model
+try:
+    dist.broadcast_parameters(other)
+except RuntimeError as exc:
+    out["mismatch"] = str(exc)
+dist.barrier()
+report(out)
+'''
+
+
+def test_collectives_broadcasts_and_sync_check(mpirun):
+    run = mpirun(COLLECTIVES, 3)
+    values = run.results
+    for r, v in values.items():
+        assert (v["size"], v["again"], v["main"]) == (3, 3, r == 0)
+        assert v["local"] == [r, 3]
+        assert v["host"] == [6.0, 6.0, 6.0]
+        assert v["max"] == [2, 0]
+        assert v["tensor"] == [True, 4.5]
+        assert v["strict"] == [3.0, 3.0]
+        assert v["numbers"] == [3.0, 3.0]
+        assert v["bcast"] == {"from": 1}
+        assert v["gather"] == [0, 10, 20]
+        assert "ranks out of sync" in v["unsynced"] and "'0.weight' (ranks 1, 2)" in v["unsynced"]
+        assert "'1.running_mean' (ranks 1, 2)" in v["unsynced"]
+        assert v["synced"] is True and v["running_mean"] == [2.0] * 4
+        assert len(v["velocity"]) == 3 * 4 + 4 + 4 + 4 and any(v["velocity"])
+        assert v["mismatch"].startswith("broadcast_parameters failed on 1 of 3 rank(s): rank 1:")
+        assert "'weight' has shape (5, 3)" in v["mismatch"] and "the root's has shape (4, 3)" in v["mismatch"]
+    assert values[0]["velocity"] == values[1]["velocity"] == values[2]["velocity"]
+
+
+ABORT = '''
+import time
+dist.init()
+if dist.rank() == 1:
+    time.sleep(0.5)
+    raise ValueError("rank one fails on purpose")
+dist.barrier()  # rank 0 waits here forever unless the job is aborted
+print("rank 0 passed the barrier", flush=True)
+'''
+
+
+def test_a_failing_rank_aborts_the_job(mpirun):
+    start = time.monotonic()
+    run = mpirun(ABORT, 2, timeout=30, ok=False)
+    assert run.returncode != 0
+    assert time.monotonic() - start < 30
+    assert "[xpgrad rank 1/2] ValueError: rank one fails on purpose" in run.stderr
+    assert "aborting the whole job" in run.stderr
+    assert "rank 0 passed the barrier" not in run.stdout
+
+
+def test_a_foreign_launcher_is_refused(plain_python):
+    """A launcher announcing 2 ranks while MPI sees 1 (another MPI's mpiexec) must not run N lone copies."""
+    status, out, err = plain_python("import xpgrad.distributed as d; d.init()", PMI_SIZE="2", PMI_RANK="0")
+    assert status != 0, out
+    assert "the launcher announced 2 ranks but MPI sees 1" in err
+    assert "bin/mpiexec (the mpiexec next to" in err
