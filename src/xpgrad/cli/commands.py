@@ -52,7 +52,10 @@ def distributed_lines(gpu: bool) -> list[str]:
         return ["mpi4py: not installed (data-parallel training needs it: pip install 'xpgrad[mpi]')",
                 "MPI library: none", "mpiexec: none", "NCCL: unavailable (no usable GPU)" if not gpu else
                 "NCCL: not checked (needs mpi4py)"]
-    if "mpi4py.MPI" not in sys.modules:  # asking for the version does not need MPI started; do not start it here
+    from ..distributed.launch import launcher_size
+
+    if "mpi4py.MPI" not in sys.modules and launcher_size() is None:
+        # Outside a job the version is all we need: MPI is not started (under a launcher it is, as init wants).
         mpi4py.rc.initialize = mpi4py.rc.finalize = False
     from mpi4py import MPI
 
