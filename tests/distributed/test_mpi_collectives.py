@@ -104,3 +104,40 @@ def test_a_foreign_launcher_is_refused(plain_python):
     assert status != 0, out
     assert "the launcher announced 2 ranks but MPI sees 1" in err
     assert "bin/mpiexec (the mpiexec next to" in err
+
+
+DEVICE_PATH = '''
+import warnings
+import xpgrad
+from xpgrad.distributed import launch
+dist.init()
+r = dist.rank()
+strict = xpgrad.backend.resolve("array_api_strict")
+strict.on_host = False  # stands in for a GPU backend: device arrays take the NCCL-or-staged path
+xp = strict.xp
+out = {}
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    a = xp.asarray([1.0 + r, 2.0], dtype=xp.float64, device=xp.Device(f"device{r + 1}"))  # one "GPU" per rank
+    out["staged"] = [dist.all_reduce(a) is a, strict.to_numpy(a.to_device(xp.Device("CPU_DEVICE"))).tolist(),
+                     str(a.device)]
+out["warnings"] = [str(w.message) for w in caught]
+launch.STATE.comm, launch.STATE.nccl_failed = "nccl", ""  # as after init(comm="nccl")
+try:
+    dist.all_reduce(xp.asarray([1.0], dtype=xp.float64, device=xp.Device("device1")))  # both on one "GPU"
+except RuntimeError as exc:
+    out["error"] = str(exc)
+report(out)
+'''
+
+
+def test_device_arrays_fall_back_to_host_staging(mpirun):
+    values = mpirun(DEVICE_PATH, 2).results
+    for r, v in values.items():
+        assert v["staged"] == [True, [3.0, 4.0], f"array_api_strict.Device('device{r + 1}')"]
+        if r == 0:  # said once, by rank 0
+            assert len(v["warnings"]) == 1 and "NCCL is not used" in v["warnings"][0]
+            assert "has no NCCL communicator" in v["warnings"][0]
+        else:
+            assert v["warnings"] == []
+        assert "comm='nccl' was asked for but NCCL cannot be used: two or more ranks use the same GPU" in v["error"]

@@ -119,11 +119,8 @@ def init(*, comm: str = "auto") -> int:
 
 def _install_abort_hooks() -> None:
     """On an uncaught exception in any thread: print it with the rank, then abort every rank."""
-    previous_hook = sys.excepthook
-
     def excepthook(kind, value, tb):
         _report_and_abort("".join(traceback.format_exception(kind, value, tb)))
-        previous_hook(kind, value, tb)  # reached only if Abort returned
 
     def thread_hook(args):
         if args.exc_type is SystemExit:
@@ -142,7 +139,10 @@ def _report_and_abort(text: str) -> None:
     sys.stderr.write(f"{prefix}aborting the whole job (MPI_Abort) so the other ranks do not wait forever\n")
     sys.stderr.flush()
     sys.stdout.flush()
-    STATE.world.Abort(1)
+    try:
+        STATE.world.Abort(1)
+    finally:  # MPICH's Abort may return while the launcher tears the job down: never run on past a failure
+        os._exit(1)
 
 
 def _limit_threads() -> None:
