@@ -50,13 +50,23 @@ try:
     dist.broadcast_parameters(other)
 except RuntimeError as exc:
     out["mismatch"] = str(exc)
+with xpgrad.use_backend("array_api_strict"):  # in place through DLPack views of the strict arrays
+    xpgrad.manual_seed(r)
+    strict_model = nn.Linear(2, 2)
+    dist.broadcast_parameters(strict_model, root=0)
+    out["strict_synced"] = dist.check_in_sync(strict_model)
+
+import os
+from threadpoolctl import threadpool_info
+out["threads"] = [sorted({i["num_threads"] for i in threadpool_info()}), len(os.sched_getaffinity(0))]
 dist.barrier()
 report(out)
 '''
 
 
 def test_collectives_broadcasts_and_sync_check(mpirun):
-    run = mpirun(COLLECTIVES, 3)
+    # no OMP_NUM_THREADS/OPENBLAS_NUM_THREADS: init() itself limits BLAS threads to cores // local ranks
+    run = mpirun(COLLECTIVES, 3, OMP_NUM_THREADS=None, OPENBLAS_NUM_THREADS=None, MKL_NUM_THREADS=None)
     values = run.results
     for r, v in values.items():
         assert (v["size"], v["again"], v["main"]) == (3, 3, r == 0)
@@ -74,6 +84,9 @@ def test_collectives_broadcasts_and_sync_check(mpirun):
         assert len(v["velocity"]) == 3 * 4 + 4 + 4 + 4 and any(v["velocity"])
         assert v["mismatch"].startswith("broadcast_parameters failed on 1 of 3 rank(s): rank 1:")
         assert "'weight' has shape (5, 3)" in v["mismatch"] and "the root's has shape (4, 3)" in v["mismatch"]
+        assert v["strict_synced"] is True
+        threads, cores = v["threads"]
+        assert threads == [max(1, cores // 3)]
     assert values[0]["velocity"] == values[1]["velocity"] == values[2]["velocity"]
 
 
