@@ -23,6 +23,13 @@ def test_init_is_a_job_of_one_and_idempotent(fresh_dist):
         dist.init(comm="nccl")
 
 
+def test_a_later_plain_init_keeps_the_first_comm(fresh_dist):
+    assert dist.init(comm="mpi") == 1
+    assert dist.init() == 1 and dist.init(comm="mpi") == 1 and fresh_dist.comm == "mpi"
+    with pytest.raises(RuntimeError, match="already initialized with comm='mpi'; init\\(comm='nccl'\\)"):
+        dist.init(comm="nccl")
+
+
 def test_init_checks_comm(fresh_dist):
     with pytest.raises(ValueError, match=r"comm='tcp'.*'auto', 'mpi', 'nccl'"):
         dist.init(comm="tcp")
