@@ -40,17 +40,19 @@ class DistributedOptimizer:
     ``bucket_mb`` megabytes (device arrays through NCCL or the host);
     parameters outside flat buffers are packed into one array. A parameter
     whose ``.grad`` is None on every rank stays None; None on some ranks
-    counts as zeros there. The same preliminary reduction carries the sample
-    counts, the loss sums and a non-finite flag, so every rank decides alike:
-    when any rank's loss or gradients are not finite the wrapped step is
-    skipped everywhere (the parameters keep their values) and
-    ``last.nonfinite`` is True.
+    counts as zeros there. One small all-reduce ahead of the gradients'
+    carries the sample counts (each rank scales its gradient by nᵣ/N before
+    the sum), the loss sums, a non-finite flag and which parameters have a
+    gradient anywhere, so every rank decides alike: when any rank's loss or
+    gradients are not finite the wrapped step is skipped everywhere (the
+    parameters keep their values) and ``last.nonfinite`` is True.
 
     Otherwise it behaves like the wrapped optimizer (``param_groups``,
     ``state``, ``defaults``, ``zero_grad``, ``state_dict``,
     ``load_state_dict``, ``flat_buffers``, ``add_param_group``), so
-    schedules and checkpoints accept it. In a job of one it only records
-    ``last``.
+    schedules and checkpoints accept it; other attributes are looked up on
+    the wrapped optimizer. In a job of one nothing is reduced: it records
+    ``last``, skips non-finite steps and steps the wrapped optimizer.
 
     >>> import xpgrad, xpgrad.distributed as dist
     >>> w = xpgrad.tensor([1.0, 2.0], requires_grad=True)
