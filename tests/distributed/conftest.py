@@ -51,12 +51,19 @@ class Run(NamedTuple):
     results: dict  # rank -> the value its report() wrote (the last one when several)
 
 
-def clean_env(**extra: str) -> dict:
-    """This process's environment without launcher variables, one BLAS thread, the tested xpgrad on the path."""
+def clean_env(**extra: str | None) -> dict:
+    """This process's environment without launcher variables, one BLAS thread, the tested xpgrad on the path.
+
+    ``extra`` overrides variables; None removes one.
+    """
     env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS}
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    env.update(extra)
+    for name, value in extra.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     return env
 
 
@@ -81,7 +88,7 @@ def mpirun(tmp_path):
         pytest.skip(reason)
     count = [0]
 
-    def run(script: str, n: int, *, timeout: float = 60, ok: bool = True, **env: str) -> Run:
+    def run(script: str, n: int, *, timeout: float = 60, ok: bool = True, **env: str | None) -> Run:
         count[0] += 1
         path = tmp_path / f"script{count[0]}.py"
         for old in tmp_path.glob("result*.json"):
@@ -107,7 +114,7 @@ def plain_python(tmp_path):
     if reason:
         pytest.skip(reason)
 
-    def run(code: str, timeout: float = 60, **env: str) -> tuple[int, str, str]:
+    def run(code: str, timeout: float = 60, **env: str | None) -> tuple[int, str, str]:
         return launch_script([sys.executable, "-c", code], timeout, clean_env(**env), tmp_path)
 
     return run

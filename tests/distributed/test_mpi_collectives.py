@@ -50,13 +50,23 @@ try:
     dist.broadcast_parameters(other)
 except RuntimeError as exc:
     out["mismatch"] = str(exc)
+with xpgrad.use_backend("array_api_strict"):  # in place through DLPack views of the strict arrays
+    xpgrad.manual_seed(r)
+    strict_model = nn.Linear(2, 2)
+    dist.broadcast_parameters(strict_model, root=0)
+    out["strict_synced"] = dist.check_in_sync(strict_model)
+
+import os
+from threadpoolctl import threadpool_info
+out["threads"] = [sorted({i["num_threads"] for i in threadpool_info()}), len(os.sched_getaffinity(0))]
 dist.barrier()
 report(out)
 '''
 
 
 def test_collectives_broadcasts_and_sync_check(mpirun):
-    run = mpirun(COLLECTIVES, 3)
+    # no OMP_NUM_THREADS/OPENBLAS_NUM_THREADS: init() itself limits BLAS threads to cores // local ranks
+    run = mpirun(COLLECTIVES, 3, OMP_NUM_THREADS=None, OPENBLAS_NUM_THREADS=None, MKL_NUM_THREADS=None)
     values = run.results
     for r, v in values.items():
         assert (v["size"], v["again"], v["main"]) == (3, 3, r == 0)
@@ -74,6 +84,9 @@ def test_collectives_broadcasts_and_sync_check(mpirun):
         assert len(v["velocity"]) == 3 * 4 + 4 + 4 + 4 and any(v["velocity"])
         assert v["mismatch"].startswith("broadcast_parameters failed on 1 of 3 rank(s): rank 1:")
         assert "'weight' has shape (5, 3)" in v["mismatch"] and "the root's has shape (4, 3)" in v["mismatch"]
+        assert v["strict_synced"] is True
+        threads, cores = v["threads"]
+        assert threads == [max(1, cores // 3)]
     assert values[0]["velocity"] == values[1]["velocity"] == values[2]["velocity"]
 
 
@@ -104,3 +117,40 @@ def test_a_foreign_launcher_is_refused(plain_python):
     assert status != 0, out
     assert "the launcher announced 2 ranks but MPI sees 1" in err
     assert "bin/mpiexec (the mpiexec next to" in err
+
+
+DEVICE_PATH = '''
+import warnings
+import xpgrad
+from xpgrad.distributed import launch
+dist.init()
+r = dist.rank()
+strict = xpgrad.backend.resolve("array_api_strict")
+strict.on_host = False  # stands in for a GPU backend: device arrays take the NCCL-or-staged path
+xp = strict.xp
+out = {}
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    a = xp.asarray([1.0 + r, 2.0], dtype=xp.float64, device=xp.Device(f"device{r + 1}"))  # one "GPU" per rank
+    out["staged"] = [dist.all_reduce(a) is a, strict.to_numpy(a.to_device(xp.Device("CPU_DEVICE"))).tolist(),
+                     str(a.device)]
+out["warnings"] = [str(w.message) for w in caught]
+launch.STATE.comm, launch.STATE.nccl_failed = "nccl", ""  # as after init(comm="nccl")
+try:
+    dist.all_reduce(xp.asarray([1.0], dtype=xp.float64, device=xp.Device("device1")))  # both on one "GPU"
+except RuntimeError as exc:
+    out["error"] = str(exc)
+report(out)
+'''
+
+
+def test_device_arrays_fall_back_to_host_staging(mpirun):
+    values = mpirun(DEVICE_PATH, 2).results
+    for r, v in values.items():
+        assert v["staged"] == [True, [3.0, 4.0], f"array_api_strict.Device('device{r + 1}')"]
+        if r == 0:  # said once, by rank 0
+            assert len(v["warnings"]) == 1 and "NCCL is not used" in v["warnings"][0]
+            assert "has no NCCL communicator" in v["warnings"][0]
+        else:
+            assert v["warnings"] == []
+        assert "comm='nccl' was asked for but NCCL cannot be used: two or more ranks use the same GPU" in v["error"]

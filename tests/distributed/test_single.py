@@ -23,6 +23,13 @@ def test_init_is_a_job_of_one_and_idempotent(fresh_dist):
         dist.init(comm="nccl")
 
 
+def test_a_later_plain_init_keeps_the_first_comm(fresh_dist):
+    assert dist.init(comm="mpi") == 1
+    assert dist.init() == 1 and dist.init(comm="mpi") == 1 and fresh_dist.comm == "mpi"
+    with pytest.raises(RuntimeError, match="already initialized with comm='mpi'; init\\(comm='nccl'\\)"):
+        dist.init(comm="nccl")
+
+
 def test_init_checks_comm(fresh_dist):
     with pytest.raises(ValueError, match=r"comm='tcp'.*'auto', 'mpi', 'nccl'"):
         dist.init(comm="tcp")
@@ -121,6 +128,9 @@ def test_distributed_optimizer_delegates():
     opt = dist.DistributedOptimizer(inner)
     assert opt.optimizer is inner and opt.param_groups is inner.param_groups and opt.state is inner.state
     assert opt.defaults is inner.defaults and not opt.needs_closure
+    assert opt.flatten is True and opt.update == inner.update  # anything else: the wrapped optimizer's
+    with pytest.raises(AttributeError, match="no attribute '_hidden'"):
+        opt._hidden  # noqa: B018
     assert opt.flat_buffers() == inner.flat_buffers()
     assert repr(opt).startswith("DistributedOptimizer(") and "bucket_mb=4" in repr(opt)
     extra = xpgrad.zeros(2, dtype="float64", requires_grad=True)
@@ -228,3 +238,18 @@ def test_convert_sync_batchnorm_keeps_tensors_and_mode():
     assert dist.convert_sync_batchnorm(alone) is alone and type(alone) is dist.SyncBatchNorm1d
     with pytest.raises(TypeError, match="takes an xpgrad nn.Module, got int"):
         dist.convert_sync_batchnorm(1)
+
+
+def test_stale_gradient_slots_do_not_count():
+    """A NaN left in the slot of a parameter that has no gradient this step is neither flagged nor summed."""
+    w, u = xpgrad.tensor([1.0], requires_grad=True), xpgrad.tensor([3.0], requires_grad=True)
+    opt = dist.DistributedOptimizer(xpgrad.optimizer("sgd", [w, u], lr=0.5))
+    (w * u * float("nan")).sum().backward()
+    opt.step()
+    assert opt.last.nonfinite and (w.tolist(), u.tolist()) == ([1.0], [3.0])
+    opt.zero_grad()
+    (w * 2.0).sum().backward()  # u gets no gradient: its slot still holds the NaN of the last step
+    opt.step()
+    assert not opt.last.nonfinite and (w.tolist(), u.tolist()) == ([0.0], [3.0]) and u.grad is None
+    (buf,) = opt.flat_buffers()
+    assert buf.grad.tolist() == [2.0, 0.0]

@@ -64,7 +64,8 @@ def _mpiexec_hint() -> str:
 def init(*, comm: str = "auto") -> int:
     """Join the job started by ``mpiexec`` and return its world size (1 when not launched).
 
-    Idempotent. When launched with more than one rank it imports mpi4py,
+    Idempotent (a later call with another explicit ``comm`` is an error;
+    ``comm="auto"`` keeps the first choice). When launched with more than one rank it imports mpi4py,
     checks that ``mpiexec`` belongs to the same MPI library as mpi4py (a
     foreign launcher starts N unrelated processes of size 1), installs an
     exception hook that prints the traceback with the rank and aborts the
@@ -83,7 +84,7 @@ def init(*, comm: str = "auto") -> int:
     if comm not in _COMMS:
         raise ValueError(f"init(comm={comm!r}): comm must be one of {', '.join(map(repr, _COMMS))}")
     if STATE.initialized:
-        if comm != STATE.comm:
+        if comm not in ("auto", STATE.comm):  # a later plain init() (fit's, say) keeps the first choice
             raise RuntimeError(f"xpgrad.distributed is already initialized with comm={STATE.comm!r}; "
                                f"init(comm={comm!r}) cannot change it")
         return STATE.size
@@ -119,11 +120,8 @@ def init(*, comm: str = "auto") -> int:
 
 def _install_abort_hooks() -> None:
     """On an uncaught exception in any thread: print it with the rank, then abort every rank."""
-    previous_hook = sys.excepthook
-
     def excepthook(kind, value, tb):
         _report_and_abort("".join(traceback.format_exception(kind, value, tb)))
-        previous_hook(kind, value, tb)  # reached only if Abort returned
 
     def thread_hook(args):
         if args.exc_type is SystemExit:
@@ -142,7 +140,10 @@ def _report_and_abort(text: str) -> None:
     sys.stderr.write(f"{prefix}aborting the whole job (MPI_Abort) so the other ranks do not wait forever\n")
     sys.stderr.flush()
     sys.stdout.flush()
-    STATE.world.Abort(1)
+    try:
+        STATE.world.Abort(1)
+    finally:  # MPICH's Abort may return while the launcher tears the job down: never run on past a failure
+        os._exit(1)
 
 
 def _limit_threads() -> None:

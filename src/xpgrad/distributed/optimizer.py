@@ -40,17 +40,19 @@ class DistributedOptimizer:
     ``bucket_mb`` megabytes (device arrays through NCCL or the host);
     parameters outside flat buffers are packed into one array. A parameter
     whose ``.grad`` is None on every rank stays None; None on some ranks
-    counts as zeros there. The same preliminary reduction carries the sample
-    counts, the loss sums and a non-finite flag, so every rank decides alike:
-    when any rank's loss or gradients are not finite the wrapped step is
-    skipped everywhere (the parameters keep their values) and
-    ``last.nonfinite`` is True.
+    counts as zeros there. One small all-reduce ahead of the gradients'
+    carries the sample counts (each rank scales its gradient by nᵣ/N before
+    the sum), the loss sums, a non-finite flag and which parameters have a
+    gradient anywhere, so every rank decides alike: when any rank's loss or
+    gradients are not finite the wrapped step is skipped everywhere (the
+    parameters keep their values) and ``last.nonfinite`` is True.
 
     Otherwise it behaves like the wrapped optimizer (``param_groups``,
     ``state``, ``defaults``, ``zero_grad``, ``state_dict``,
     ``load_state_dict``, ``flat_buffers``, ``add_param_group``), so
-    schedules and checkpoints accept it. In a job of one it only records
-    ``last``.
+    schedules and checkpoints accept it; other attributes are looked up on
+    the wrapped optimizer. In a job of one nothing is reduced: it records
+    ``last``, skips non-finite steps and steps the wrapped optimizer.
 
     >>> import xpgrad, xpgrad.distributed as dist
     >>> w = xpgrad.tensor([1.0, 2.0], requires_grad=True)
@@ -125,6 +127,12 @@ class DistributedOptimizer:
         """Load a state dict into the wrapped optimizer (see also :func:`broadcast_optimizer_state`)."""
         self.optimizer.load_state_dict(state_dict)
 
+    def __getattr__(self, name: str) -> Any:
+        # Anything else (a hyperparameter attribute, a method of a custom optimizer) is the wrapped one's.
+        if name.startswith("_") or name == "optimizer":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(self.optimizer, name)
+
     def __repr__(self) -> str:
         return f"DistributedOptimizer({self.optimizer!r}, bucket_mb={self.bucket_mb:g})"
 
@@ -164,6 +172,8 @@ class DistributedOptimizer:
     def reduce_gradients(self) -> StepFigures:
         """Only the averaging of :meth:`step` (no update): sets and returns ``last``."""
         loose, flats = self._parameters()
+        for buf in flats:
+            _into_slots(buf)
         everyone = [t for buf in flats for t in buf.tensors] + loose
         has = [0.0 if t.grad is None else 1.0 for t in everyone]
         loss = None if self._loss is None else float(self._loss)
@@ -210,16 +220,7 @@ class DistributedOptimizer:
     def _reduce_flat(self, buf: Any, needed: set, scale: float) -> None:
         """Scale this rank's slice by nᵣ/N, then sum the buffer over the ranks bucket by bucket, in place."""
         for t, g in zip(buf.tensors, buf.grad_views, strict=True):
-            if t.grad is g:
-                continue
-            if t.grad is None:
-                if id(t) in needed:  # another rank has a gradient here: this one contributes zeros
-                    g[...] = 0
-                    t.grad = g
-                else:  # nobody has one: keep None, and keep stale slot values out of the sum
-                    g[...] = 0
-            else:  # a gradient set by hand, outside its slot: move it in
-                g[...] = t.grad
+            if t.grad is None and id(t) in needed:  # another rank has a gradient here: this one gave zeros
                 t.grad = g
         grad = buf.grad
         backend = buf.backend
@@ -255,3 +256,21 @@ class DistributedOptimizer:
                 size = p.data.size
                 p.grad = xp.reshape(flat[at:at + size], tuple(p.shape))
                 at += size
+
+
+def _into_slots(buf: Any) -> None:
+    """Make the flat gradient array hold exactly this rank's gradients: zeros where ``.grad`` is None.
+
+    A slot keeps whatever an earlier step left there after ``zero_grad`` (the
+    next backward overwrites only the slots it reaches), and a gradient set
+    by hand may live outside its slot; both are fixed here before the
+    buffer is checked for NaN and summed.
+    """
+    if buf.grads_ready():
+        return
+    for t, g in zip(buf.tensors, buf.grad_views, strict=True):
+        if t.grad is None:
+            g[...] = 0
+        elif t.grad is not g:
+            g[...] = t.grad
+            t.grad = g
