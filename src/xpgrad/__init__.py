@@ -52,6 +52,7 @@ _LAZY = {
     "scaffold": ("xpgrad.scaffold", None),
     "nn": ("xpgrad.nn", None),
     "data": ("xpgrad.data", None),
+    "distributed": ("xpgrad.distributed", None),
     "fit": ("xpgrad.train", "fit"),
     "History": ("xpgrad.train", "History"),
     "save": ("xpgrad.checkpoint", "save"),

@@ -182,7 +182,7 @@ def save(path, *, model=None, optimizer=None, schedule=None, **meta) -> str:
             continue
         sd = obj.state_dict()
         before = set(tensors)
-        entry = {"class": type(obj).__name__, "state": _flatten(sd, part, tensors)}
+        entry = {"class": _class_name(obj), "state": _flatten(sd, part, tensors)}
         if part == "model":
             entry["layout"] = _model_layout(sd)
             check_finite(path, {k: v for k, v in tensors.items() if k not in before})
@@ -273,10 +273,18 @@ def _check_model(path, entry, model, tensors):
                               + " | ".join(parts) + ". Build the model with the same layer sizes before loading")
 
 
+def _class_name(obj) -> str:
+    """The class a checkpoint records: a DistributedOptimizer counts as the optimizer it wraps (its state is that
+    one's), so a data-parallel run's checkpoint resumes in one process and the other way round."""
+    from .distributed import DistributedOptimizer
+
+    return type(obj.optimizer if isinstance(obj, DistributedOptimizer) else obj).__name__
+
+
 def _check_class(path, part, entry, obj):
-    if entry["class"] != type(obj).__name__:
+    if entry["class"] != _class_name(obj):
         raise CheckpointError(f"checkpoint {path!r} holds the {part} state of a {entry['class']}, but a "
-                              f"{type(obj).__name__} was given; create the same kind of {part} before loading")
+                              f"{_class_name(obj)} was given; create the same kind of {part} before loading")
 
 
 def _param_groups_shape(sd):

@@ -355,5 +355,41 @@ class Backend:
         contrib = xp.sum(xp.astype(hits, values.dtype) * xp.expand_dims(values, axis=-1), axis=axis)
         return out + xp.moveaxis(contrib, -1, axis)
 
+    # -- data parallelism (xpgrad.distributed) ----------------------------------------------
+    def host_buffer(self, array: Any) -> np.ndarray | None:
+        """A writable, C-contiguous NumPy array sharing memory with ``array``, or None.
+
+        :mod:`xpgrad.distributed` reduces such a buffer in place with MPI (no
+        copy); None (a device array, or one that cannot be shared) makes it go
+        through a host copy or NCCL instead.
+        """
+        if self.multi_device and not self.is_host_device(getattr(array, "device", "cpu")):
+            return None
+        try:
+            view = np.from_dlpack(array)
+        except (TypeError, BufferError, RuntimeError, ValueError):
+            return None
+        return view if view.flags.writeable and view.flags.c_contiguous else None
+
+    def select_device(self, local_rank: int) -> int | None:
+        """Make device ``local_rank mod devices`` current for this process; its index, or None on the host."""
+        return None
+
+    def _no_nccl(self) -> NotImplementedError:
+        return NotImplementedError(f"backend {self.name!r} ({type(self).__name__}) has no NCCL communicator; "
+                                   "use comm='mpi' (host MPI reduction), or a CUDA backend such as 'gpu'")
+
+    def nccl_unique_id(self) -> Any:
+        """A new NCCL unique id (picklable), made on one rank and broadcast to the others over MPI."""
+        raise self._no_nccl()
+
+    def nccl_communicator(self, world_size: int, rank: int, unique_id: Any) -> Any:
+        """The NCCL communicator of this rank among ``world_size`` (collective: every rank calls it)."""
+        raise self._no_nccl()
+
+    def nccl_all_reduce_(self, communicator: Any, array: Any, op: str = "sum") -> None:
+        """Reduce a contiguous device ``array`` in place over the ranks of ``communicator`` (sum, max, min, prod)."""
+        raise self._no_nccl()
+
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on host backends)."""

@@ -57,6 +57,41 @@ class CupyBackend(Backend):
     def to_numpy(self, array: Any) -> np.ndarray:
         return array.get()
 
+    def select_device(self, local_rank: int) -> int | None:
+        count = self._cupy.cuda.runtime.getDeviceCount()
+        index = local_rank % count
+        self._cupy.cuda.Device(index).use()
+        return index
+
+    def _nccl(self) -> Any:
+        try:
+            from cupy.cuda import nccl
+        except ImportError:
+            nccl = None
+        if nccl is None or not getattr(nccl, "available", True):
+            raise NotImplementedError(f"backend {self.name!r}: CuPy cannot load NCCL; install the NCCL wheel that "
+                                      "matches your CUDA (pip install nvidia-nccl-cu12 or nvidia-nccl-cu13) or use "
+                                      "comm='mpi'")
+        return nccl
+
+    def nccl_unique_id(self) -> Any:
+        return self._nccl().get_unique_id()
+
+    def nccl_communicator(self, world_size: int, rank: int, unique_id: Any) -> Any:
+        return self._nccl().NcclCommunicator(world_size, unique_id, rank)
+
+    def nccl_all_reduce_(self, communicator: Any, array: Any, op: str = "sum") -> None:
+        nccl = self._nccl()
+        ops = {"sum": nccl.NCCL_SUM, "prod": nccl.NCCL_PROD, "max": nccl.NCCL_MAX, "min": nccl.NCCL_MIN}
+        types = {"float16": nccl.NCCL_FLOAT16, "float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64,
+                 "int32": nccl.NCCL_INT32, "int64": nccl.NCCL_INT64, "uint8": nccl.NCCL_UINT8}
+        name = dtype_name(array.dtype)
+        if op not in ops or name not in types or not array.flags.c_contiguous:
+            raise ValueError(f"NCCL all-reduce needs a contiguous array of {', '.join(types)} and op in "
+                             f"{', '.join(ops)}; got dtype {name}, op {op!r}, contiguous={array.flags.c_contiguous}")
+        stream = self._cupy.cuda.get_current_stream()
+        communicator.allReduce(array.data.ptr, array.data.ptr, array.size, types[name], ops[op], stream.ptr)
+
     def rng(self) -> Any:
         if self._rng is None:
             self._rng = self._cupy.random.default_rng(self._seed)

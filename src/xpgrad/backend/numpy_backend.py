@@ -27,6 +27,10 @@ class NumpyBackend(Backend):
     def to_numpy(self, array: Any) -> np.ndarray:
         return np.asarray(array)
 
+    def host_buffer(self, array: Any) -> np.ndarray | None:
+        ok = isinstance(array, np.ndarray) and array.flags.writeable and array.flags.c_contiguous
+        return array if ok else None
+
     def masked(self, x: Any, keep: Any) -> Any:
         return x * keep  # NumPy multiplies by a bool mask directly, several times faster than where()
 

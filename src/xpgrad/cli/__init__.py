@@ -85,6 +85,13 @@ def _add_train(sub):
     add("--compile", action="store_true",
         help="train with the step compiled by xpgrad.compile (recorded once per batch shape, then replayed): "
              "the same numbers as without it, with less Python per step")
+    add("--dtype", choices=B.FLOAT_DTYPES, help=f"float dtype of the model and the data (default {d['dtype']})")
+    add("--distributed", action="store_true",
+        help="data-parallel training over the ranks of `mpiexec -n N xpgrad train --distributed` (needs the mpi "
+             "extra: pip install 'xpgrad[mpi]'); --batch-size is the global batch, split among the ranks")
+    add("--comm", choices=("auto", "mpi", "nccl"),
+        help="with --distributed on a GPU: reduce gradients with NCCL, through host MPI, or NCCL when it works "
+             "(default auto)")
     add("--quiet", action="store_true", help="no progress bar or epoch lines; only the final line")
     add("--debug", action="store_true", default=argparse.SUPPRESS,
         help="show the traceback of an unexpected error instead of one line")
@@ -113,6 +120,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rank() -> int:
+    from .. import distributed as dist
+
+    return dist.rank()
+
+
+def _world_size() -> int:
+    from .. import distributed as dist
+
+    return dist.world_size()
+
+
 def main(argv=None) -> int:
     """Run the ``xpgrad`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status.
 
@@ -136,7 +155,8 @@ def main(argv=None) -> int:
     try:
         return args.run(args)
     except (UsageError, B.BackendError, CheckpointError, FileNotFoundError, FileExistsError) as e:
-        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+        if _rank() == 0:  # in a data-parallel job these are found alike on every rank: say it once
+            print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -149,7 +169,9 @@ def main(argv=None) -> int:
             pass
         return 1
     except Exception as e:
-        if getattr(args, "debug", False):
+        if getattr(args, "debug", False) or _world_size() > 1:
+            # On one rank of a data-parallel job the others would wait for it forever: the exception hook of
+            # xpgrad.distributed.init prints the traceback with the rank and aborts the whole job.
             raise
         print(f"{prog}: error: {type(e).__name__}: {_one_line(e)} (this is a bug or an unusual setup; "
               "--debug shows the traceback)", file=sys.stderr)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from .. import __version__
 from .. import backend as B
 from .checks import UsageError
@@ -29,8 +32,49 @@ def info(args) -> int:
             source += f" [{entry.distribution}]"
         aliases = f", aliases {', '.join(entry.aliases)}" if entry.aliases else ""
         print(f"  {name}: {state}  (plugin {source}{aliases})")
-    print(f"GPU usable: {'yes' if B.gpu_available() else 'no'}")
+    gpu = B.gpu_available()
+    print(f"GPU usable: {'yes' if gpu else 'no'}")
+    for line in distributed_lines(gpu):
+        print(line)
     return 0
+
+
+def distributed_lines(gpu: bool) -> list[str]:
+    """What data-parallel training can use here: mpi4py and its MPI library, that library's ``mpiexec``, NCCL.
+
+    >>> lines = distributed_lines(gpu=False)
+    >>> lines[0].startswith("mpi4py: "), lines[-1]
+    (True, 'NCCL: unavailable (no usable GPU)')
+    """
+    try:
+        import mpi4py
+    except ImportError:
+        return ["mpi4py: not installed (data-parallel training needs it: pip install 'xpgrad[mpi]')",
+                "MPI library: none", "mpiexec: none", "NCCL: unavailable (no usable GPU)" if not gpu else
+                "NCCL: not checked (needs mpi4py)"]
+    from ..distributed.launch import launcher_size
+
+    if "mpi4py.MPI" not in sys.modules and launcher_size() is None:
+        # Outside a job the version is all we need: MPI is not started (under a launcher it is, as init wants).
+        mpi4py.rc.initialize = mpi4py.rc.finalize = False
+    from mpi4py import MPI
+
+    library = MPI.Get_library_version().strip().splitlines()[0].strip()
+    # The launcher of that library is the one installed with it, next to this Python (another MPI's mpiexec
+    # would start N unrelated processes of size 1).
+    mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    where = mpiexec if os.access(mpiexec, os.X_OK) else f"not found at {mpiexec} (pip install 'xpgrad[mpi]' puts " \
+                                                         "it there)"
+    lines = [f"mpi4py: {mpi4py.__version__}", f"MPI library: {library}", f"mpiexec: {where}"]
+    if not gpu:
+        lines.append("NCCL: unavailable (no usable GPU)")
+    else:
+        try:
+            B.resolve("gpu").nccl_unique_id()
+            lines.append("NCCL: available (--comm nccl)")
+        except (NotImplementedError, B.BackendError, RuntimeError, OSError) as e:
+            lines.append(f"NCCL: unavailable ({e}); GPU gradients go through host MPI (--comm mpi)")
+    return lines
 
 
 def backend_option(name: str) -> str:

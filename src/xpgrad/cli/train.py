@@ -12,6 +12,7 @@ import os
 import sys
 
 from .. import backend as B
+from ..checkpoint import CheckpointError
 from .checks import (
     COMPONENT_KINDS,
     UsageError,
@@ -35,7 +36,7 @@ DEFAULTS: dict[str, object] = {
     "backend": None, "dataset": "spiral", "data_dir": "data", "hidden": "100", "activation": "relu",
     "loss": "cross_entropy", "optimizer": "adam", "lr": 1e-2, "schedule": "cosine", "warmup": 0,
     "regularizer": "l2", "reg": 1e-4, "epochs": 300, "batch_size": 32, "seed": 0,
-    **{f"{kind}_args": [] for kind in COMPONENT_KINDS},
+    **{f"{kind}_args": [] for kind in COMPONENT_KINDS}, "dtype": "float32",
 }
 IMAGE_DEFAULTS: dict[str, object] = {"epochs": 5, "batch_size": 128, "lr": 1e-3}
 # Options that define the network, the data and the training run: kept in checkpoints and used by --resume.
@@ -43,18 +44,45 @@ CONFIG_KEYS = tuple(k for k in DEFAULTS if k != "backend")
 PLOT_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg")
 
 
+def on_main(fn, *args):
+    """``fn(*args)`` on rank 0 of a data-parallel job, its result (or its UsageError) on every rank.
+
+    Files are read and checked by the rank that writes them; the other ranks
+    get the outcome, so every rank stops alike on a bad option. Outside a
+    job it is just ``fn(*args)``.
+    """
+    from .. import distributed as dist
+
+    if dist.world_size() == 1:
+        return fn(*args)
+    outcome = None
+    if dist.is_main():
+        try:
+            outcome = ("ok", fn(*args))
+        except (UsageError, CheckpointError) as e:
+            outcome = ("error", str(e))
+    kind, value = dist.broadcast_object(outcome)
+    if kind == "error":
+        raise UsageError(value)
+    return value
+
+
+def _read_config(path) -> dict:
+    from ..checkpoint import read_metadata
+
+    input_file("--resume", path)
+    try:
+        return read_metadata(path).get("config") or {}
+    except OSError as e:
+        raise UsageError(f"--resume {path}: cannot be read ({e.strerror or e})") from None
+
+
 def config(args) -> dict:
     """Options given on the command line, over the resumed checkpoint's, over the defaults."""
     given = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k, None) is not None}
     saved = {}
     if args.resume:
-        from ..checkpoint import read_metadata
-
-        input_file("--resume", args.resume)
-        try:
-            saved = {k: v for k, v in (read_metadata(args.resume).get("config") or {}).items() if k in CONFIG_KEYS}
-        except OSError as e:
-            raise UsageError(f"--resume {args.resume}: cannot be read ({e.strerror or e})") from None
+        saved = {k: v for k, v in on_main(_read_config, args.resume).items() if k in CONFIG_KEYS}
         for kind in COMPONENT_KINDS:  # another component than the saved one: its saved arguments do not apply
             if kind in given and f"{kind}_args" not in given:
                 saved.pop(f"{kind}_args", None)
@@ -97,6 +125,8 @@ def validate(cfg):
             raise UsageError(f"--{key.replace('_', '-')} must be an integer, got {cfg[key]!r}")
         if cfg[key] < low:
             raise UsageError(f"--{key.replace('_', '-')} must be >= {low}, got {cfg[key]}")
+    if cfg["dtype"] not in B.FLOAT_DTYPES:
+        raise UsageError(f"--dtype must be one of {', '.join(B.FLOAT_DTYPES)}, got {cfg['dtype']!r}")
     cfg["hidden_sizes"] = hidden_sizes(cfg["hidden"])
 
 
@@ -233,48 +263,95 @@ def build_run(cfg, X, y, classes):
     return model, loss, reg, optimizer, schedule, sched_kw
 
 
+def join_job(args) -> bool:
+    """``--distributed``: join the job ``mpiexec`` started (``--comm`` picks the GPU reduction); True when it has
+    more than one rank. Without it a launch of several ranks is refused: they would each train alone."""
+    from .. import distributed as dist
+
+    comm = getattr(args, "comm", None)
+    if not getattr(args, "distributed", False):
+        if comm is not None:
+            raise UsageError(f"--comm {comm} only applies with --distributed (mpiexec -n N xpgrad train "
+                             "--distributed ...)")
+        from ..distributed.launch import launcher_size
+
+        size = launcher_size()
+        if size is not None and size > 1:
+            raise UsageError(f"started by a launcher with {size} ranks but without --distributed: every rank "
+                             "would train the same model alone and write the same files; add --distributed")
+        return False
+    try:
+        return dist.init(comm=comm or "auto") > 1
+    except RuntimeError as e:  # mpi4py missing, or an mpiexec of another MPI library
+        raise UsageError(f"--distributed: {e}") from None
+
+
+def _download(cfg) -> None:
+    load_data(cfg, download=True)
+
+
+def _load_checkpoint(path, model, optimizer, schedule) -> dict:
+    from ..checkpoint import load
+
+    try:
+        meta = load(path, model=model, optimizer=optimizer, schedule=schedule)
+    except CheckpointError as e:
+        raise UsageError(f"--resume: {e}") from None
+    return {"epoch": int(meta.get("epoch", 0)), "history": meta.get("history") or {}}
+
+
 def run(args) -> int:
     import xpgrad
 
-    from ..checkpoint import CheckpointError, load
+    from .. import distributed as dist
     from ..train import History, ModelCheckpoint, NonFiniteLossError, evaluate, fit
 
-    cfg = config(args)
-    check_outputs(args, cfg)
     backend = backend_option(args.backend) if args.backend else B.get_backend()
+    old_dtype = B.get_default_dtype()
     with B.use_backend(backend):
-        xpgrad.manual_seed(cfg["seed"])
-        X, y, Xv, yv, image_shape = load_data(cfg, download=args.download)
-        classes = int(max(y.max(), yv.max())) + 1
-        model, loss, reg, optimizer, schedule, sched_kw = build_run(cfg, X, y, classes)
-        start, history = 0, History()
-        if args.resume:
-            try:
-                meta = load(args.resume, model=model, optimizer=optimizer, schedule=schedule)
-            except CheckpointError as e:
-                raise UsageError(f"--resume: {e}") from None
-            start, history = int(meta.get("epoch", 0)), History.from_dict(meta.get("history") or {})
-        saved = {k: cfg[k] for k in CONFIG_KEYS}
-        callbacks = []
-        if args.checkpoint:
-            every = max(1, cfg["epochs"] // 10)
-            callbacks.append(ModelCheckpoint(args.checkpoint, every=every, config=saved))
-        remaining = max(0, cfg["epochs"] - start)
+        join_job(args)  # on the backend in use: a GPU rank picks its device here
+        main = dist.is_main()
+        cfg = config(args)
+        on_main(check_outputs, args, cfg)
+        xpgrad.set_default_dtype(cfg["dtype"])
         try:
-            history = fit(model, loss, optimizer, (X, y), remaining, batch_size=cfg["batch_size"] or None,
-                          schedule=schedule, regularizer=reg, val_data=(Xv, yv), callbacks=callbacks,
-                          progress=not args.quiet, start_epoch=start, history=history,
-                          compile=bool(getattr(args, "compile", False)))
-        except NonFiniteLossError as e:
-            print(f"xpgrad train: error: {_one_line(e)}", file=sys.stderr)
-            return 1
-        train_acc = evaluate(model, loss, (X, y))["accuracy"]
-        val_acc = evaluate(model, loss, (Xv, yv))["accuracy"]
-        if args.plots:
-            plots(args.plots, cfg, history, sched_kw, model, X, y, image_shape, quiet=args.quiet)
-        if args.checkpoint and not args.quiet:
-            print(f"checkpoint: {args.checkpoint}")
-    print(f"final train accuracy: {train_acc:.4f}  val accuracy: {val_acc:.4f}")
+            xpgrad.manual_seed(cfg["seed"])
+            if args.download and dist.world_size() > 1:  # rank 0 downloads; the others then find its files
+                on_main(_download, cfg)
+            X, y, Xv, yv, image_shape = load_data(cfg, download=args.download)
+            classes = int(max(y.max(), yv.max())) + 1
+            model, loss, reg, optimizer, schedule, sched_kw = build_run(cfg, X, y, classes)
+            start, history = 0, History()
+            if args.resume:  # rank 0 reads; fit broadcasts the weights, optimizer, schedule and generator
+                meta = on_main(_load_checkpoint, args.resume, model, optimizer, schedule)
+                start, history = meta["epoch"], History.from_dict(meta["history"])
+            saved = {k: cfg[k] for k in CONFIG_KEYS}
+            callbacks = []
+            if args.checkpoint:
+                every = max(1, cfg["epochs"] // 10)
+                callbacks.append(ModelCheckpoint(args.checkpoint, every=every, config=saved))
+            remaining = max(0, cfg["epochs"] - start)
+            try:
+                history = fit(model, loss, optimizer, (X, y), remaining, batch_size=cfg["batch_size"] or None,
+                              schedule=schedule, regularizer=reg, val_data=(Xv, yv), callbacks=callbacks,
+                              progress=not args.quiet, start_epoch=start, history=history,
+                              compile=bool(getattr(args, "compile", False)))
+            except NonFiniteLossError as e:  # decided on global figures: every rank stops here alike
+                if main:
+                    print(f"xpgrad train: error: {_one_line(e)}", file=sys.stderr)
+                return 1
+            if main:  # the ranks hold the same weights: rank 0 evaluates, plots and reports
+                train_acc = evaluate(model, loss, (X, y))["accuracy"]
+                val_acc = evaluate(model, loss, (Xv, yv))["accuracy"]
+                if args.plots:
+                    plots(args.plots, cfg, history, sched_kw, model, X, y, image_shape, quiet=args.quiet)
+                if args.checkpoint and not args.quiet:
+                    print(f"checkpoint: {args.checkpoint}")
+        finally:
+            xpgrad.set_default_dtype(old_dtype)
+    dist.barrier()
+    if main:
+        print(f"final train accuracy: {train_acc:.4f}  val accuracy: {val_acc:.4f}")
     return 0
 
 

@@ -18,7 +18,7 @@ from .. import backend as _backend
 from ..autograd import Tensor, as_tensor
 from .dataset import dataset_arrays, is_dataset
 
-__all__ = ["DataLoader", "as_batch", "check_label_range"]
+__all__ = ["DataLoader", "as_batch", "check_label_range", "shard_range"]
 
 
 class DataLoader:
@@ -118,31 +118,49 @@ class DataLoader:
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         return self.batches()
 
-    def batches(self, dtype: Any = None) -> Iterator[tuple[Tensor, Tensor]]:
+    def batches(self, dtype: Any = None, *, rank: int = 0, world_size: int = 1) -> Iterator[tuple[Tensor, Tensor]]:
         """One pass, with floating data in ``dtype`` (default: the loader's ``dtype``, else the default dtype).
+
+        With ``world_size`` N > 1 it yields rank ``rank``'s share of each
+        batch: the rows ``shard_range(B, rank, N)`` of every (global) batch of
+        B rows, so N ranks that make the same pass see between them exactly
+        the batches of the 1-process pass, and each takes as many steps. A
+        shuffled pass draws its permutation when this is called (not at the
+        first batch), so the caller knows that the draw is done.
 
         >>> import numpy as np, xpgrad
         >>> from xpgrad.data import DataLoader
         >>> xb, yb = next(DataLoader(np.ones((4, 2)), [0, 1, 0, 1]).batches("float64"))
         >>> xpgrad.backend.dtype_name(xb.dtype), xpgrad.backend.dtype_name(yb.dtype)
         ('float64', 'int64')
+        >>> loader = DataLoader(np.zeros((5, 1)), [0, 1, 2, 3, 4], batch_size=3)
+        >>> [yb.tolist() for _, yb in loader.batches(rank=1, world_size=2)]
+        [[2], [4]]
         """
+        lo_hi = _check_shard(rank, world_size, "DataLoader.batches")
         b = _backend.current()
         X, y = self._arrays(b, _float_name(dtype or self.dtype or _backend.get_default_dtype()))
-        n, bs = self.num_samples, self.batch_size
-        stop = n - n % bs if self.drop_last else n
         order = None
         if self.shuffle:
             # One host->device copy of the permutation per pass; the batches are gathered on the device.
-            perm = self._rng.permutation(n) if self._rng is not None else b.permutation(n)
+            perm = self._rng.permutation(self.num_samples) if self._rng is not None else b.permutation(
+                self.num_samples)
             order = b.asarray(perm, dtype="int64")
+        return self._pass(b, X, y, order, *lo_hi)
+
+    def _pass(self, b: _backend.Backend, X: Any, y: Any, order: Any, rank: int,
+              world_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+        n, bs = self.num_samples, self.batch_size
+        stop = n - n % bs if self.drop_last else n
         xp = b.xp
         for start in range(0, stop, bs):
             end = min(start + bs, n)  # the standard leaves out-of-range slice stops undefined
+            lo, hi = shard_range(end - start, rank, world_size)
+            lo, hi = start + lo, start + hi
             if order is None:
-                xb, yb = X[start:end, ...], y[start:end, ...]
+                xb, yb = X[lo:hi, ...], y[lo:hi, ...]
             else:
-                idx = order[start:end]
+                idx = order[lo:hi]
                 xb, yb = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)
             yield as_tensor(xb, backend=b), as_tensor(yb, backend=b)
 
@@ -256,6 +274,38 @@ def check_label_range(xp: Any, labels: Any, num_classes: int | None, what: str, 
     valid = "labels must be >= 0 (class indices)" if num_classes is None else f"labels must be in [0, {num_classes})"
     raise ValueError(f"{what}: class label y[{pos}]{where} = {int(flat[pos])} is out of range: {valid}{detail}; fix "
                      "the labels or give the model one output per class")
+
+
+def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
+    """The rows ``[lo, hi)`` of a batch of ``n`` rows that rank ``rank`` of ``world_size`` takes.
+
+    The batch is cut into ``world_size`` contiguous pieces in rank order whose
+    sizes differ by at most one: with ``n = q * world_size + r``, ranks below
+    ``r`` take ``q + 1`` rows and the others ``q`` (possibly none, when
+    ``n < world_size``). Concatenating the pieces of ranks ``0 .. N-1`` gives
+    the batch back in its order.
+
+    >>> [shard_range(5, r, 3) for r in range(3)]
+    [(0, 2), (2, 4), (4, 5)]
+    >>> shard_range(1, 1, 2)
+    (1, 1)
+    """
+    rank, world_size = _check_shard(rank, world_size, "shard_range")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"shard_range: n (rows of the batch) must be a non-negative integer, got {n!r}")
+    q, r = divmod(int(n), world_size)
+    lo = rank * q + min(rank, r)
+    return lo, lo + q + (rank < r)
+
+
+def _check_shard(rank: Any, world_size: Any, who: str) -> tuple[int, int]:
+    for name, value, low in (("world_size", world_size, 1), ("rank", rank, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{who}: {name} must be an integer >= {low}, got {value!r}")
+    if rank >= world_size:
+        raise ValueError(f"{who}: rank {rank} is out of range for world_size {world_size}: ranks are 0 .. "
+                         f"{world_size - 1}")
+    return int(rank), int(world_size)
 
 
 def _host_labels(y: Any) -> np.ndarray:

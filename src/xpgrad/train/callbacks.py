@@ -146,7 +146,9 @@ class ModelCheckpoint(Callback):
     atomically, so a crash or a non-finite loss never destroys the last one,
     and never from non-finite weights: before writing, the model's parameters
     are checked (one host read) and :class:`NonFiniteLossError` names the
-    first one holding NaN or inf, leaving the file as it was.
+    first one holding NaN or inf, leaving the file as it was. In a
+    data-parallel job every rank runs the callback, rank 0 writes the file
+    and the others wait for it (:func:`xpgrad.distributed.barrier`).
 
     Raises
     ------
@@ -200,6 +202,11 @@ class ModelCheckpoint(Callback):
                 "written (an earlier checkpoint is kept). Lower the learning rate, or look for a loss or "
                 "regularizer without a finite gradient", epoch=state.epoch, step=state.step,
                 history=state.history, kind="weight", parameter=bad)
-        self.last_path = save(path, model=state.model, optimizer=state.optimizer, schedule=state.schedule,
-                              epoch=state.epoch, history=state.history.to_dict(), **self.meta)
-        self.saved_epoch = state.epoch
+        from .. import distributed as dist
+
+        # In a data-parallel job the ranks hold the same weights: rank 0 writes, the others wait for the file.
+        if dist.is_main():
+            save(path, model=state.model, optimizer=state.optimizer, schedule=state.schedule, epoch=state.epoch,
+                 history=state.history.to_dict(), **self.meta)
+        dist.barrier()
+        self.last_path, self.saved_epoch = path, state.epoch

@@ -5,17 +5,19 @@ from __future__ import annotations
 import numbers
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from typing import Any, NamedTuple
 
 from .. import backend as _backend
 from ..autograd import Tensor, enable_grad, no_grad, run_eagerly
 from ..autograd import compile as compile_step
 from ..data.dataset import Dataset, Subset, TensorDataset, dataset_arrays
-from ..data.loader import DataLoader, as_batch
+from ..data.loader import DataLoader, as_batch, shard_range
 from .callbacks import Callback
 from .guard import _count, check_batch, check_fit_arguments
 from .history import History, TrainState
 from .meter import EpochMeter, _current_lr
+from .parallel import Ranks
 from .progress import Progress
 
 __all__ = ["StepResult", "evaluate", "fit", "train_step"]
@@ -193,11 +195,26 @@ def _as_loader(data: Any, what: str, batch_size: int | None, shuffle: bool) -> I
         raise ValueError(f"{what}: {message.removeprefix('DataLoader: ')}") from None
 
 
-def _epoch(data: Iterable, dtype: str, what: str) -> Iterator[tuple[Tensor, Tensor]]:
-    """One pass over ``data`` as tensors on the current backend, floats in ``dtype``; each batch's form checked."""
+def _epoch(data: Iterable, dtype: str, what: str, ranks: Ranks | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+    """One pass over ``data`` as tensors on the current backend, floats in ``dtype``; each batch's form checked.
+
+    With ``ranks``: this rank's share of every batch (a DataLoader gathers
+    only those rows; other batches are sliced). A shuffled DataLoader draws
+    its order here, before the first batch.
+    """
     if isinstance(data, DataLoader):
-        return data.batches(dtype)
-    return (as_batch(*check_batch(batch, what, i), dtype) for i, batch in enumerate(data))
+        if ranks is None:
+            return data.batches(dtype)
+        return data.batches(dtype, rank=ranks.rank, world_size=ranks.size)
+    batches = (as_batch(*check_batch(batch, what, i), dtype) for i, batch in enumerate(data))
+    if ranks is None:
+        return batches
+    return (_share(xb, yb, ranks) for xb, yb in batches)
+
+
+def _share(xb: Tensor, yb: Tensor, ranks: Ranks) -> tuple[Tensor, Tensor]:
+    lo, hi = shard_range(xb.shape[0], ranks.rank, ranks.size)
+    return xb[lo:hi], yb[lo:hi]
 
 
 def _named_parameters(model: Any, optimizer: Any) -> list[tuple[str, Any]]:
@@ -254,16 +271,20 @@ def evaluate(model: Any, loss: Callable, data: Any, *, batch_size: int | None = 
     return _evaluate(model, loss, _as_loader(data, "data", batch_size, False), "data")
 
 
-def _evaluate(model: Any, loss: Callable, data: Iterable, what: str, checked: set | None = None) -> dict:
+def _evaluate(model: Any, loss: Callable, data: Iterable, what: str, checked: set | None = None,
+              ranks: Ranks | None = None) -> dict:
+    """:func:`evaluate` on a loader; with ``ranks`` each rank evaluates its share and the sums are reduced."""
     dtype = _model_dtype(model)
     meter = EpochMeter(_backend.current(), watch=False, what=what,
-                       dataset=data if isinstance(data, DataLoader) else None, checked=checked)
+                       dataset=data if isinstance(data, DataLoader) else None, checked=checked, ranks=ranks)
     was_training = getattr(model, "training", None)
     if hasattr(model, "eval"):
         model.eval()
     try:
         with no_grad():
-            for xb, yb in _epoch(data, dtype, what):
+            for xb, yb in _epoch(data, dtype, what, ranks):
+                if xb.shape[0] == 0:  # a rank's empty share of a small batch: nothing to add
+                    continue
                 scores = model(xb)
                 meter.check_targets(scores, yb)
                 meter.add(loss(scores, yb), scores, yb)
@@ -278,8 +299,14 @@ def _evaluate(model: Any, loss: Callable, data: Iterable, what: str, checked: se
 
 
 def _run_epoch(state: TrainState, data: Iterable, dtype: str, step: Callable, callbacks: list[Callback],
-               bar: Progress, params: list, checked: set) -> dict:
-    """One epoch of steps; returns its logs (``loss``, ``accuracy``, ``lr``, ``time``)."""
+               bar: Progress, params: list, checked: set, ranks: Ranks | None = None) -> dict:
+    """One epoch of steps; returns its logs (``loss``, ``accuracy``, ``lr``, ``time``).
+
+    With ``ranks`` (a data-parallel job) the rank steps on its share of each
+    batch inside its own random stream, tells the optimizer its number of
+    rows before each step, stops on the global NaN flag after it, and the
+    logs are sums over the ranks.
+    """
     model, optimizer = state.model, state.optimizer
     if hasattr(model, "train"):
         model.train()
@@ -287,13 +314,18 @@ def _run_epoch(state: TrainState, data: Iterable, dtype: str, step: Callable, ca
     t0 = time.perf_counter()
     meter = state.meter = EpochMeter(_backend.current(), epoch=state.epoch, optimizer=optimizer,
                                      history=state.history, what="train_data", params=params,
-                                     dataset=data if isinstance(data, DataLoader) else None, checked=checked)
+                                     dataset=data if isinstance(data, DataLoader) else None, checked=checked,
+                                     ranks=ranks)
     lr = _current_lr(optimizer)
-    with enable_grad():
-        for xb, yb in _epoch(data, dtype, "train_data"):
+    batches = _epoch(data, dtype, "train_data", ranks)  # the data order is drawn now, from the shared stream
+    with enable_grad(), ranks.rank_stream() if ranks is not None else nullcontext():
+        for xb, yb in batches:
             lr = _current_lr(optimizer)  # the rate this step uses (a schedule changes it after the step)
-            objective, scores = step(state, xb, yb)
-            meter.add(objective, scores, yb)
+            if ranks is None:
+                objective, scores = step(state, xb, yb)
+                meter.add(objective, scores, yb)
+            else:
+                objective = ranks.step(state, step, meter, xb, yb, params)
             state.step += 1
             state.loss = objective
             bar.step(meter)
@@ -317,6 +349,16 @@ def fit(model: Any, loss: Callable, optimizer: Any, train_data: Any, epochs: int
     The regularizer gets the parameters with two or more dimensions (weight
     matrices; biases are not penalized, as usual). Training runs in train
     mode; validation in eval mode without a graph.
+
+    In a data-parallel job (``mpiexec -n N``, after
+    :func:`xpgrad.distributed.init`; see the data-parallel guide) every rank
+    calls ``fit`` alike: the model, the optimizer's and the schedule's state
+    are broadcast from rank 0, each global batch of ``batch_size`` rows (the
+    same batches, in the same order, as a 1-process run with the same seed)
+    is split among the ranks, the optimizer is wrapped in
+    :class:`~xpgrad.distributed.DistributedOptimizer` (gradients averaged
+    weighted by each rank's rows), the history holds global figures and only
+    rank 0 shows progress. The loss must be a mean over the batch.
 
     Parameters
     ----------
@@ -404,6 +446,9 @@ def fit(model: Any, loss: Callable, optimizer: Any, train_data: Any, epochs: int
         model=model, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size, schedule=schedule,
         regularizer=regularizer, callbacks=callbacks, start_epoch=start_epoch, log_every=log_every,
         history=history, step=step, callback_type=Callback, compile=compile)
+    ranks = Ranks.start(model, loss, optimizer, schedule, start_epoch)
+    if ranks is not None:  # a data-parallel job: the optimizer averages over the ranks; only rank 0 reports
+        optimizer, progress = ranks.optimizer, progress and ranks.rank == 0
     dtype = _model_dtype(model)
     data = _as_loader(train_data, "train_data", batch_size, shuffle)
     val = None if val_data is None else _as_loader(val_data, "val_data", batch_size, False)
@@ -414,7 +459,7 @@ def fit(model: Any, loss: Callable, optimizer: Any, train_data: Any, epochs: int
     checked: set = set()  # numbers of classes the DataLoader's labels were checked against (once, on the host)
     val_checked: set = set()
     was_training = getattr(model, "training", True)
-    bar = Progress(progress, _steps(data), epochs, start_epoch, log_every)
+    bar = Progress(progress, _steps(data), epochs, start_epoch, log_every, log=ranks is None or ranks.rank == 0)
     run_step = _compiled_step(state, step) if compile else step or train_step
     try:
         for cb in callbacks:
@@ -423,9 +468,9 @@ def fit(model: Any, loss: Callable, optimizer: Any, train_data: Any, epochs: int
             state.epoch, state.logs = epoch, {}
             for cb in callbacks:
                 cb.on_epoch_begin(state)
-            logs = _run_epoch(state, data, dtype, run_step, callbacks, bar, params, checked)
+            logs = _run_epoch(state, data, dtype, run_step, callbacks, bar, params, checked, ranks)
             if val is not None:
-                v = _evaluate(model, loss, val, "val_data", val_checked)
+                v = _evaluate(model, loss, val, "val_data", val_checked, ranks)
                 logs.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
             state.history.append(epoch=epoch, **logs)
             bar.epoch_end(epoch, logs)

@@ -122,6 +122,11 @@ class EpochMeter:
         On a host backend its labels are checked once, whole, instead of per batch.
     checked : set, optional
         Numbers of classes ``dataset`` was already checked against (shared across epochs).
+    ranks : Ranks, optional
+        In a data-parallel job: the loss is not checked here but reported
+        with the rank's number of rows (``rows``, set before each step) to the
+        :class:`~xpgrad.distributed.DistributedOptimizer`, which decides on
+        NaN/inf for all ranks; :meth:`result` sums the figures over the ranks.
 
     >>> import numpy as np, xpgrad
     >>> m = EpochMeter(xpgrad.backend.resolve("numpy"))
@@ -132,8 +137,8 @@ class EpochMeter:
 
     def __init__(self, backend: Backend, *, watch: bool = True, epoch: int = 0, optimizer: Any = None,
                  history: History | None = None, what: str = "data", params: list | None = None,
-                 dataset: Any = None, checked: set | None = None):
-        self.what = what
+                 dataset: Any = None, checked: set | None = None, ranks: Any = None):
+        self.what, self.ranks, self.rows = what, ranks, 0
         self.backend, self.xp, self.on_host = backend, backend.xp, backend.on_host
         self.watch, self.epoch, self.optimizer, self.history = watch, epoch, optimizer, history
         self.params = params or []
@@ -183,7 +188,13 @@ class EpochMeter:
             raise ValueError(f"the loss must be a scalar (0-d) Tensor, got {type(loss).__name__} of shape "
                              f"{tuple(getattr(loss, 'shape', ()))}: use reduction='mean' (or 'sum'), not 'none'")
         data, step = loss.data, self.steps + 1
-        if self.on_host:
+        if self.ranks is not None and self.watch:  # the reduction decides for every rank, after this rank's report
+            if self.on_host:
+                self.value = float(data)
+                self.optimizer.set_batch(self.rows, self.value * self.rows)
+            else:
+                self.optimizer.set_batch(self.rows, data * float(self.rows))
+        elif self.on_host:
             value = float(data)
             if self.watch and not math.isfinite(value):
                 name = None if applied else nonfinite_parameter(self.params)  # bad since the last update?
@@ -198,7 +209,7 @@ class EpochMeter:
     def check_gradients(self, applied: bool = False) -> None:
         """Check every gradient after ``backward()``: one sum each, one read on the host; flagged on a device."""
         self._grads_checked = True
-        if not self.watch or not self.params:
+        if not self.watch or not self.params or self.ranks is not None:  # distributed: the optimizer's flag
             return
         xp = self.xp
         if self.on_host:
@@ -280,12 +291,15 @@ class EpochMeter:
             code = int(self._first_bad)
             if code >= 0:
                 self._raise_flagged(*divmod(code, self._stride))
-        if self.count == 0:
+        total = self.total if self.on_host else (0.0 if self.total is None else float(self.total))
+        correct, count = 0 if self.correct is None else int(self.correct), self.count
+        if self.ranks is not None:
+            total, correct, count = self.ranks.reduce([total, correct, count])
+        if count == 0:
             raise ValueError(f"{self.what} is empty: no minibatch was produced in a pass over it (an empty "
                              "dataset, drop_last with fewer samples than batch_size, or a generator that was "
                              "already used up: pass a list or a DataLoader)")
-        total = self.total if self.on_host else float(self.total)
-        return total / self.count, int(self.correct) / self.count
+        return total / count, correct / count
 
     def _raise_flagged(self, step: int, item: int) -> None:
         """Turn a device flag into its error (reads the bad label's position and value: only when failing)."""

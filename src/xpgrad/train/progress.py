@@ -29,13 +29,16 @@ class Progress:
 
     With ``enabled=False`` nothing is drawn and the per-step methods return at
     once; the epoch lines then go to the logger at INFO level (at DEBUG level
-    with a bar, which already shows them).
+    with a bar, which already shows them). With ``log=False`` (the ranks
+    other than 0 of a data-parallel job) there are no epoch lines either.
     """
 
-    def __init__(self, enabled: bool, steps: int | None, epochs: int, start_epoch: int, log_every: int | None):
+    def __init__(self, enabled: bool, steps: int | None, epochs: int, start_epoch: int, log_every: int | None,
+                 log: bool = True):
         from tqdm import tqdm
 
-        self.enabled, self.start_epoch, self.last_epoch = enabled, start_epoch, start_epoch + epochs
+        enabled = enabled and log
+        self.enabled, self.start_epoch, self.last_epoch, self.log = enabled, start_epoch, start_epoch + epochs, log
         self.every = log_every or max(1, math.ceil(epochs / 10))
         self.bar = tqdm(total=None if steps is None else steps * epochs, disable=not enabled, unit="step",
                         dynamic_ncols=True, file=sys.stderr, leave=True)
@@ -56,7 +59,7 @@ class Progress:
         self._acc_text = f" acc={logs['accuracy']:.3f}"
         if self.enabled:
             self.bar.set_postfix_str(f"loss={logs['loss']:.4f}{self._acc_text}", refresh=False)
-        if (epoch - self.start_epoch) % self.every == 0 or epoch == self.last_epoch:
+        if self.log and ((epoch - self.start_epoch) % self.every == 0 or epoch == self.last_epoch):
             line = format_epoch(epoch, self.last_epoch, logs)
             if self.enabled:  # shown above the bar; the log record then stays at DEBUG to avoid a duplicate
                 self.bar.write(line, file=sys.stderr)
