@@ -27,6 +27,7 @@ from .. import backend as B
 from ..checkpoint import CheckpointError
 from . import commands
 from .checks import COMPONENT_KINDS, UsageError, _one_line
+from .models import MODELS
 from .train import CONFIG_KEYS, DATASETS, DEFAULTS, IMAGE_DEFAULTS, TOY_DATASETS
 from .train import run as _train
 
@@ -58,9 +59,14 @@ def _add_train(sub):
     add = p.add_argument
     add("--backend", help="numpy/cpu, cupy/gpu, array_api_strict or a plugin's backend; `xpgrad info` lists "
                           "them (default: $XPGRAD_BACKEND or numpy)")
-    add("--dataset", help=f"{', '.join(DATASETS)} (default {d['dataset']}; mnist and cifar10 read --data-dir)")
+    add("--dataset", help=f"{', '.join(DATASETS)} (default {d['dataset']}; mnist and cifar10 read --data-dir, "
+                          "digits is scikit-learn's 8x8 digits)")
     add("--data-dir", dest="data_dir", help=f"folder with the MNIST/CIFAR-10 files (default {d['data_dir']})")
     add("--download", action="store_true", help="fetch MNIST/CIFAR-10 into --data-dir when missing (needs a network)")
+    add("--model", choices=MODELS, help="mlp: fully connected layers; cnn: 3x3 conv + activation + 2x2 max-pool "
+                                        "blocks (--channels), then the fully connected layers (default mlp)")
+    add("--channels", help=f"with --model cnn: output channels of each conv block, comma-separated "
+                           f"(default {d['channels']})")
     add("--hidden", help=f"hidden layer sizes, comma-separated; 0 = linear classifier (default {d['hidden']})")
     add("--activation", help=f"activation between layers (default {d['activation']})")
     add("--loss", help=f"loss (default {d['loss']})")

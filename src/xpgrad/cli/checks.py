@@ -165,14 +165,14 @@ def output_dir(option: str, path) -> str:
     return path
 
 
-def optional_import(option: str, modules, extra: str) -> None:
-    """Import ``modules`` now, or refuse ``option`` naming the missing package and the extra that installs it."""
+def optional_import(option: str, modules, extra: str | None, *, package: str | None = None) -> None:
+    """Import ``modules`` now, or refuse ``option`` naming the missing package and the extra (or package) to install."""
+    how = f"pip install 'xpgrad[{extra}]'" if extra else f"pip install {package}"
     for module in modules:
         try:
             importlib.import_module(module)
         except ImportError as e:
-            raise UsageError(f"{option} needs {module.split('.')[0]} ({e}); install it with "
-                             f"pip install 'xpgrad[{extra}]'") from None
+            raise UsageError(f"{option} needs {module.split('.')[0]} ({e}); install it with {how}") from None
 
 
 # -- components tried on a two-row batch ------------------------------------------------------------

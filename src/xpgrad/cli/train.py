@@ -17,7 +17,6 @@ from .checks import (
     COMPONENT_KINDS,
     UsageError,
     _one_line,
-    activation_pieces,
     check_optimizer,
     input_file,
     loss_for_labels,
@@ -27,18 +26,22 @@ from .checks import (
     parse_component_args,
 )
 from .commands import backend_option
+from .models import MODELS, build_model, layer_sizes
 
 TOY_DATASETS = ("spiral", "blobs")
-DATASETS = (*TOY_DATASETS, "mnist", "cifar10")
+DATASETS = (*TOY_DATASETS, "mnist", "cifar10", "digits")
 
 # Defaults of ``xpgrad train``; per-dataset values where the image datasets need other ones.
 DEFAULTS: dict[str, object] = {
-    "backend": None, "dataset": "spiral", "data_dir": "data", "hidden": "100", "activation": "relu",
+    "backend": None, "dataset": "spiral", "data_dir": "data", "model": "mlp", "channels": "32,64", "hidden": "100",
+    "activation": "relu",
     "loss": "cross_entropy", "optimizer": "adam", "lr": 1e-2, "schedule": "cosine", "warmup": 0,
     "regularizer": "l2", "reg": 1e-4, "epochs": 300, "batch_size": 32, "seed": 0,
     **{f"{kind}_args": [] for kind in COMPONENT_KINDS}, "dtype": "float32",
 }
 IMAGE_DEFAULTS: dict[str, object] = {"epochs": 5, "batch_size": 128, "lr": 1e-3}
+# scikit-learn's 1797 8x8 digits: small enough for more epochs of smaller batches.
+DIGITS_DEFAULTS: dict[str, object] = {"epochs": 15, "batch_size": 32, "lr": 5e-3}
 # Options that define the network, the data and the training run: kept in checkpoints and used by --resume.
 CONFIG_KEYS = tuple(k for k in DEFAULTS if k != "backend")
 PLOT_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg")
@@ -87,7 +90,8 @@ def config(args) -> dict:
             if kind in given and f"{kind}_args" not in given:
                 saved.pop(f"{kind}_args", None)
     dataset = given.get("dataset", saved.get("dataset", DEFAULTS["dataset"]))
-    defaults = {**DEFAULTS, **(IMAGE_DEFAULTS if dataset not in TOY_DATASETS else {})}
+    defaults = {**DEFAULTS, **(IMAGE_DEFAULTS if dataset not in TOY_DATASETS else {}),
+                **(DIGITS_DEFAULTS if dataset == "digits" else {})}
     cfg = {**defaults, **saved, **given}
     validate(cfg)
     return cfg
@@ -128,17 +132,16 @@ def validate(cfg):
     if cfg["dtype"] not in B.FLOAT_DTYPES:
         raise UsageError(f"--dtype must be one of {', '.join(B.FLOAT_DTYPES)}, got {cfg['dtype']!r}")
     cfg["hidden_sizes"] = hidden_sizes(cfg["hidden"])
+    if cfg["model"] not in MODELS:
+        raise UsageError(f"--model must be one of {', '.join(MODELS)}, got {cfg['model']!r}")
+    cfg["channel_sizes"] = layer_sizes("--channels", cfg["channels"], allow_empty=False)
+    if cfg["model"] == "cnn" and cfg["dataset"] in TOY_DATASETS:
+        raise UsageError(f"--model cnn needs image data (--dataset mnist, cifar10 or digits), not --dataset "
+                         f"{cfg['dataset']}")
 
 
 def hidden_sizes(text) -> list:
-    try:
-        sizes = [int(s) for s in str(text).replace(" ", "").split(",") if s != ""]
-    except ValueError:
-        raise UsageError(f"--hidden must be a comma-separated list of layer sizes like 100 or 64,32, "
-                         f"got {text!r}") from None
-    if any(s < 0 for s in sizes):
-        raise UsageError(f"--hidden sizes must be >= 0, got {text!r}")
-    return [] if sizes in ([], [0]) else sizes
+    return layer_sizes("--hidden", text, allow_empty=True)
 
 
 def check_outputs(args, cfg) -> None:
@@ -168,9 +171,10 @@ def load_data(cfg, download=False):
     if cfg["dataset"] == "blobs":  # validation points around the training set's class centres
         return (*data.blobs(100, 3, seed=seed), *data.blobs(100, 3, seed=seed + 1, center_seed=seed), None)
     loader = data.load_mnist if cfg["dataset"] == "mnist" else data.load_cifar10
-    shape = (28, 28) if cfg["dataset"] == "mnist" else (3, 32, 32)
+    shape = {"mnist": (28, 28), "cifar10": (3, 32, 32), "digits": (8, 8)}[cfg["dataset"]]
     try:
-        X, y = loader(cfg["data_dir"], train=True, download=download)
+        X, y = _load_digits() if cfg["dataset"] == "digits" else loader(cfg["data_dir"], train=True,
+                                                                        download=download)
     except FileNotFoundError as e:
         hint = "" if download else " or add --download"
         raise UsageError(f"{e} (set the folder with --data-dir{hint})") from None
@@ -185,22 +189,6 @@ def load_data(cfg, download=False):
     n_val = max(1, X.shape[0] // 10)
     val, train = order[:n_val], order[n_val:]
     return X[train], y[train], X[val], y[val], shape
-
-
-def build_model(cfg, in_features, classes):
-    """Linear layers with the activation between them (p-times wider before one that divides the width by p)."""
-    from .. import nn
-
-    kw = cfg["kw"]["activation"]
-    sizes = [in_features, *cfg["hidden_sizes"], classes]
-    layers: list = []
-    for i in range(len(sizes) - 1):
-        last = i == len(sizes) - 2
-        pieces = 1 if last else activation_pieces(cfg["activation"], kw, sizes[i + 1])
-        layers.append(nn.Linear(sizes[i], sizes[i + 1] * pieces))
-        if not last:
-            layers.append(nn.Activation(cfg["activation"], **kw))
-    return nn.Sequential(*layers)
 
 
 def schedule_kwargs(name, total_steps, warmup, given):
@@ -229,11 +217,22 @@ def _component(kind, name, build):
         raise UsageError(f"--{kind} {name}: {_one_line(e)} (set its parameters with --{kind}-args KEY=VALUE)") from None
 
 
-def build_run(cfg, X, y, classes):
+def _load_digits():
+    """scikit-learn's 1797 8x8 grey images of digits (shipped with it, no download), scaled to [0, 1]."""
+    import numpy as np
+
+    optional_import("--dataset digits", ("sklearn.datasets",), None, package="scikit-learn")
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return (digits.data / 16.0).astype(np.float32), digits.target.astype(np.int64)
+
+
+def build_run(cfg, X, y, classes, image_shape=None):
     """Model, loss, regularizer, optimizer and schedule, each built and tried before training (UsageError otherwise)."""
     import xpgrad
 
-    model = build_model(cfg, X.shape[1], classes)
+    model = build_model(cfg, X.shape[1], classes, image_shape)
     kw = cfg["kw"]
     loss = _component("loss", cfg["loss"], lambda: xpgrad.loss(cfg["loss"], **kw["loss"]))
     reg = None
@@ -320,7 +319,7 @@ def run(args) -> int:
                 on_main(_download, cfg)
             X, y, Xv, yv, image_shape = load_data(cfg, download=args.download)
             classes = int(max(y.max(), yv.max())) + 1
-            model, loss, reg, optimizer, schedule, sched_kw = build_run(cfg, X, y, classes)
+            model, loss, reg, optimizer, schedule, sched_kw = build_run(cfg, X, y, classes, image_shape)
             start, history = 0, History()
             if args.resume:  # rank 0 reads; fit broadcasts the weights, optimizer, schedule and generator
                 meta = on_main(_load_checkpoint, args.resume, model, optimizer, schedule)
@@ -368,7 +367,7 @@ def plots(directory, cfg, history, sched_kw, model, X, y, image_shape, quiet):
                                       **sched_kw))
     if X.shape[1] == 2:
         written.append(plot.plot_decision_regions(model, X, y, os.path.join(directory, "regions.png")))
-    elif image_shape is not None and not cfg["hidden_sizes"]:
+    elif image_shape is not None and not cfg["hidden_sizes"] and cfg["model"] == "mlp":
         weight = model.state_dict()["0.weight"]
         names = None
         if cfg["dataset"] == "cifar10":
