@@ -31,7 +31,7 @@ REFERENCE = {
     "maxout": ({"pieces": 3}, lambda x: x.reshape(2, 2, 3).max(-1)),
     "softmax": ({}, lambda x: np.exp(x) / np.exp(x).sum(-1, keepdims=True)),
     "log_softmax": ({}, lambda x: x - np.log(np.exp(x).sum(-1, keepdims=True))),
-    "gelu": ({}, lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))),
+    "gelu": ({"approximate": "tanh"}, lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))),
     "silu": ({}, lambda x: x * _sig(x)),
     "softplus": ({}, lambda x: np.log1p(np.exp(x))),
     "identity": ({}, lambda x: x),
