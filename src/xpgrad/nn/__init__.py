@@ -10,17 +10,20 @@
 603
 """
 
-from . import init
-from .activation import ELU, Activation, LeakyReLU, ReLU, Sigmoid, Tanh
+from . import init, utils
+from .activation import ELU, GELU, Activation, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
 from .batchnorm import BatchNorm1d
 from .container import Sequential
 from .dropout import Dropout
+from .embedding import Embedding
 from .flatten import Flatten, Identity
 from .linear import Linear
 from .maxout import Maxout
 from .module import IncompatibleKeys, Module, StateDictError
+from .normalization import BatchNorm2d, LayerNorm
 from .parameter import Parameter
 
 __all__ = ["ELU", "Activation", "BatchNorm1d", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "LeakyReLU",
            "Linear", "Maxout", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "StateDictError", "Tanh",
            "init"]
+__all__ += ["GELU", "BatchNorm2d", "Embedding", "LayerNorm", "SiLU", "utils"]
