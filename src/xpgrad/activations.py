@@ -168,7 +168,8 @@ def _normal_cdf(xp, x):
     big = xp.clip(a, 1.0, 30.0)  # erfc(30) underflows to 0 even in float64; the cap keeps z⁸ finite in float32
     tail = xp.where(big < 8.0, _poly(big, _ERFC_P) / _poly(big, _ERFC_Q, monic=True),
                     _poly(big, _ERFC_R) / _poly(big, _ERFC_S, monic=True))
-    erfc_big = xp.exp(-big * big) * tail  # erfc(|x|/√2) for |x|/√2 >= 1
+    xc = xp.clip(x, -45.0, 45.0)  # e^(−45²/2) is 0 even in float64; the clip keeps x² finite
+    erfc_big = xp.exp(-0.5 * xc * xc) * tail  # erfc(|x|/√2) for |x|/√2 >= 1 (−x²/2: one rounding less than −big²)
     inner = xp.where(x >= 0, 0.5 + 0.5 * erf_small, 0.5 - 0.5 * erf_small)
     outer = xp.where(x >= 0, 1.0 - 0.5 * erfc_big, 0.5 * erfc_big)
     return xp.where(a < 1.0, inner, outer)

@@ -152,6 +152,8 @@ class GELU(Activation):
     _name = "gelu"
 
     def __init__(self, approximate: str = "none"):
+        if not (isinstance(approximate, str) and approximate in ("none", "tanh")):
+            raise ValueError(f"GELU: invalid approximate={approximate!r}; approximate must be one of 'none', 'tanh'")
         super().__init__(approximate=approximate)
         self.approximate = approximate
 
