@@ -148,3 +148,30 @@ def test_clip_grad_norm_as_before_update_in_fit(cpu_backend, compiled):
     assert len(before) == 6 and all(b > 0.05 for b in before)  # every step's gradient was clipped...
     assert all(a == pytest.approx(0.05, rel=1e-4) for a in after)  # ...to the norm asked for
     assert 0.0 < moved <= 6 * 0.05 * (1 + 1e-4)  # SGD with lr 1 moved by the clipped gradients only
+
+
+def test_clipping_inside_a_compiled_step_runs_at_every_call(cpu_backend):
+    def run(compiled):
+        xpgrad.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 4, dtype="float64"), nn.Tanh(), nn.Linear(4, 2, dtype="float64"))
+        opt = xpgrad.optimizer("sgd", model.parameters(), lr=0.5)
+        def step(x):
+            opt.zero_grad()
+            loss = (model(x) ** 2).sum()
+            loss.backward()
+            clip_grad_norm_(model.parameters(), 0.1)
+            clip_grad_value_(model.parameters(), 0.02)
+            opt.step()
+            return loss
+
+        step = xpgrad.compile(step) if compiled else step
+        for s in range(4):
+            step(xpgrad.tensor(np.random.default_rng(s).standard_normal((5, 3)) * 5, dtype="float64",
+                               backend=cpu_backend))
+        if compiled:
+            assert step.stats["replays"] == 3 and step.stats["fallbacks"] == []
+        return [p.numpy() for p in model.parameters()]
+
+    # the replays clip their own gradients: skipped, the weights would move by the unclipped ones
+    for a, b in zip(run(False), run(True), strict=True):
+        np.testing.assert_array_equal(a, b)

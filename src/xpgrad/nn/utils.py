@@ -5,7 +5,9 @@ so a gradient that is a view of an optimizer's flat gradient buffer stays that
 view and the optimizer keeps its one-call update; a gradient array that cannot
 be written is replaced by a new one instead. Call them after ``backward()`` and
 before ``optimizer.step()``, e.g. as the ``before_update`` of
-:func:`xpgrad.train.train_step`.
+:func:`xpgrad.train.train_step`. Inside a compiled step they run at every call
+on that call's gradients (the work is :func:`xpgrad.run_eagerly`; the arguments
+are checked when the step is recorded).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from ..autograd.creation import as_tensor
 from ..autograd.tensor import Tensor
+from ..autograd.tracing import run_eagerly
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
@@ -80,6 +83,35 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
         raise ValueError(f"{where}: norm_type must be positive (e.g. 2.0, 1.0 or float('inf')), got {norm_type!r}")
     if not isinstance(error_if_nonfinite, bool):
         raise TypeError(f"{where}: error_if_nonfinite must be True or False, got {error_if_nonfinite!r}")
+    return _clip_norm(params, max_norm, q, error_if_nonfinite)
+
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
+    """Clip every gradient entry to [−clip_value, clip_value] in place: g ← min(max(g, −c), c).
+
+    Unlike :func:`clip_grad_norm_` this changes the direction of the
+    gradient. Parameters whose ``.grad`` is None are skipped.
+
+    >>> import xpgrad
+    >>> from xpgrad.nn.utils import clip_grad_value_
+    >>> w = xpgrad.tensor([0.0, 0.0], requires_grad=True)
+    >>> (w * xpgrad.tensor([-3.0, 0.5])).sum().backward()
+    >>> clip_grad_value_([w], 1.0)
+    >>> w.grad.tolist()
+    [-1.0, 0.5]
+    """
+    where = "clip_grad_value_"
+    params = _tensors(where, parameters)
+    c = _number(where, "clip_value", clip_value)
+    if c < 0:
+        raise ValueError(f"{where}: clip_value must be >= 0, got {clip_value!r}")
+    _clip_value(params, c)
+
+
+# The work is marked run_eagerly, on the parameters as a list: a compiled step runs it at every call with that
+# call's gradients (a generator such as model.parameters() would be spent after the first).
+@run_eagerly
+def _clip_norm(params: list[Tensor], max_norm: float, q: float, error_if_nonfinite: bool) -> Tensor:
+    where = "clip_grad_norm_"
     grads = [p for p in params if p.grad is not None]
     if not grads:
         return as_tensor(0.0)
@@ -103,25 +135,8 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
     return as_tensor(total, backend=backend)
 
 
-def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
-    """Clip every gradient entry to [−clip_value, clip_value] in place: g ← min(max(g, −c), c).
-
-    Unlike :func:`clip_grad_norm_` this changes the direction of the
-    gradient. Parameters whose ``.grad`` is None are skipped.
-
-    >>> import xpgrad
-    >>> from xpgrad.nn.utils import clip_grad_value_
-    >>> w = xpgrad.tensor([0.0, 0.0], requires_grad=True)
-    >>> (w * xpgrad.tensor([-3.0, 0.5])).sum().backward()
-    >>> clip_grad_value_([w], 1.0)
-    >>> w.grad.tolist()
-    [-1.0, 0.5]
-    """
-    where = "clip_grad_value_"
-    params = _tensors(where, parameters)
-    c = _number(where, "clip_value", clip_value)
-    if c < 0:
-        raise ValueError(f"{where}: clip_value must be >= 0, got {clip_value!r}")
+@run_eagerly
+def _clip_value(params: list[Tensor], c: float) -> None:
     for p in params:
         if p.grad is not None:
             _write(p, p.backend.xp.clip(p.grad, -c, c))
