@@ -78,7 +78,7 @@ class _BatchNorm(Function):
             gbeta = xp.sum(g, axis=ctx.beta_axes)
         return gx, ggamma, gbeta, None, None
 
-def running_update(running_mean, running_var, mean, var, n: int, momentum: float | None,
+def _running_update(running_mean, running_var, mean, var, n: int, momentum: float | None,
                    num_batches_tracked=None) -> None:
     """r ← (1 − m)·r + m·s for the running mean and the unbiased running variance (n/(n − 1)·σ²), in place.
 
@@ -183,7 +183,7 @@ class BatchNorm1d(Module):
     @run_eagerly
     def _track(self, mean, var, n: int) -> None:
         """r ← (1 − momentum)·r + momentum·s for the running mean and the unbiased running variance."""
-        running_update(self.running_mean, self.running_var, mean, var, n, self.momentum)
+        _running_update(self.running_mean, self.running_var, mean, var, n, self.momentum)
 
     def extra_repr(self):
         return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}"

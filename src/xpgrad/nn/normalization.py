@@ -9,8 +9,8 @@ from ..autograd.tensor import Tensor
 from ..autograd.tracing import run_eagerly
 from ..hyperparameters import check_number
 from . import init as _init
-from .batchnorm import running_update
-from .functional.norm import as_shape, layer_norm, normalize_batch
+from .batchnorm import _running_update
+from .functional.norm import _as_shape, _normalize_batch, layer_norm
 from .linear import _check_features
 from .module import Module
 from .parameter import Parameter, check_float_dtype
@@ -93,13 +93,13 @@ class BatchNorm2d(Module):
         self._check_input(x)
         batch_stats = self.training or not self.track_running_stats
         track = self._track if (self.training and self.track_running_stats) else None
-        return normalize_batch(x, self.running_mean, self.running_var, self.weight, self.bias, batch_stats,
+        return _normalize_batch(x, self.running_mean, self.running_var, self.weight, self.bias, batch_stats,
                                self.eps, type(self).__name__, track)
 
     @run_eagerly
     def _track(self, mean: Tensor, var: Tensor, n: int) -> None:
         """Count the batch and move the running statistics towards its mean and unbiased variance."""
-        running_update(self.running_mean, self.running_var, mean, var, n, self.momentum, self.num_batches_tracked)
+        _running_update(self.running_mean, self.running_var, mean, var, n, self.momentum, self.num_batches_tracked)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -134,7 +134,7 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, dtype=None, backend=None):
         super().__init__()
-        self.normalized_shape = as_shape("LayerNorm", normalized_shape)
+        self.normalized_shape = _as_shape("LayerNorm", normalized_shape)
         check_float_dtype(dtype, "nn.LayerNorm")
         check_number("LayerNorm", "eps", eps, min=0.0, open_min=True)
         self.eps = float(eps)

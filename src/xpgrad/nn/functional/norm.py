@@ -14,7 +14,7 @@ from ...autograd.ops.statistics import var as xpgrad_var
 from ...autograd.tensor import Tensor
 from ...autograd.tracing import run_eagerly
 from ...hyperparameters import check_number
-from ..batchnorm import _BatchNorm, running_update
+from ..batchnorm import _BatchNorm, _running_update
 from ..embedding import embedding
 
 __all__ = ["batch_norm", "embedding", "gelu", "layer_norm", "silu"]
@@ -31,7 +31,7 @@ def _per_channel(where: str, name: str, t: Any, c: int) -> None:
                          f"(axis 1 has {c}), got {tuple(t.shape)}")
 
 
-def normalize_batch(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None,
+def _normalize_batch(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None,
                     bias: Tensor | None, batch_stats: bool, eps: float, where: str,
                     track: Callable[[Tensor, Tensor, int], None] | None = None) -> Tensor:
     """Batch norm of (N, C, ...) over every axis but 1; shared by :func:`batch_norm` and the BatchNorm layers.
@@ -61,7 +61,7 @@ def normalize_batch(x: Tensor, running_mean: Tensor | None, running_var: Tensor 
 
 @run_eagerly
 def _track(running_mean: Tensor, running_var: Tensor, mean: Tensor, var: Tensor, n: int, momentum: float) -> None:
-    running_update(running_mean, running_var, mean, var, n, momentum)
+    _running_update(running_mean, running_var, mean, var, n, momentum)
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
@@ -105,11 +105,11 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if training and running_mean is not None:
         def track(mean, var, n, rm=running_mean, rv=running_var, m=float(momentum)):
             _track(rm, rv, mean, var, n, m)
-    return normalize_batch(input, running_mean, running_var, weight, bias, training, float(eps), "batch_norm",
+    return _normalize_batch(input, running_mean, running_var, weight, bias, training, float(eps), "batch_norm",
                            track)
 
 
-def normalized_axes(where: str, x: Tensor, normalized_shape: tuple[int, ...]) -> tuple[int, ...]:
+def _normalized_axes(where: str, x: Tensor, normalized_shape: tuple[int, ...]) -> tuple[int, ...]:
     """The trailing axes of ``x`` that must have ``normalized_shape``, checked."""
     k = len(normalized_shape)
     if x.ndim < k or tuple(x.shape[x.ndim - k:]) != normalized_shape:
@@ -118,7 +118,7 @@ def normalized_axes(where: str, x: Tensor, normalized_shape: tuple[int, ...]) ->
     return tuple(range(x.ndim - k, x.ndim))
 
 
-def as_shape(where: str, normalized_shape: Any) -> tuple[int, ...]:
+def _as_shape(where: str, normalized_shape: Any) -> tuple[int, ...]:
     """An int or a sequence of positive ints as a tuple, else a ValueError naming the value."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
     try:
@@ -148,13 +148,13 @@ def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...], weight: T
     """
     if not isinstance(input, Tensor):
         raise TypeError(f"layer_norm: input must be an xpgrad Tensor, got {type(input).__name__}")
-    shape = as_shape("layer_norm", normalized_shape)
+    shape = _as_shape("layer_norm", normalized_shape)
     check_number("layer_norm", "eps", eps, min=0.0, open_min=True)
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and (not isinstance(t, Tensor) or tuple(t.shape) != shape):
             raise ValueError(f"layer_norm: {name} must have normalized_shape={shape}, got "
                              f"{tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__}")
-    axes = normalized_axes("layer_norm", input, shape)
+    axes = _normalized_axes("layer_norm", input, shape)
     with no_grad():  # the node differentiates through the statistics in closed form
         mean = xpgrad_mean(input, axis=axes, keepdims=True)
         var = xpgrad_var(input, axis=axes, keepdims=True)
