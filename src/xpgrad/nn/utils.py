@@ -55,8 +55,8 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
                     error_if_nonfinite: bool = False) -> Tensor:
     """Scale all gradients together so that their total norm is at most ``max_norm``; return the norm before.
 
-    The total norm is the ``norm_type`` norm of all gradients seen as one
-    vector, ‖g‖ = (Σ_p Σ_i |g_pi|^q)^(1/q) (the largest |g_pi| for
+    The total norm is the ``norm_type`` norm q of all gradients seen as one
+    vector, ``‖g‖ = (Σ_p Σ_i |g_pi|^q)^(1/q)`` (the largest ``|g_pi|`` for
     ``norm_type=inf``). Every gradient is multiplied by
     min(1, max_norm / (‖g‖ + 1e-6)), so the direction of the step is kept and
     only its length shrinks; the factor is computed on the arrays' device, with
