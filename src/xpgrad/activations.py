@@ -15,7 +15,7 @@ from .autograd.ops import reduction as _R
 from .autograd.ops import shape as _S
 from .autograd.ops.elementwise import Tanh  # the engine's op, shared rather than redefined
 from .hookspecs import Collector
-from .hyperparameters import check, integer, number, rules
+from .hyperparameters import check, choice, integer, number, rules
 
 __all__ = ["elu", "gelu", "identity", "leaky_relu", "log_softmax", "maxout", "relu", "sigmoid", "silu", "softmax",
            "softplus", "tanh"]
@@ -129,9 +129,55 @@ class LogSoftmax(Function):
 
 
 _GELU_C = math.sqrt(2.0 / math.pi)
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+# Cephes' rational approximations of erf (|z| < 1) and erfc (1 <= z < 8, and z >= 8), accurate to a few units
+# in the last place of float64 (checked against math.erf), written on the standard's arithmetic because the
+# array API has no erf.
+_ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
+          7.00332514112805075473e3, 5.55923013010394962768e4)
+_ERF_U = (3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
+          2.26290000613890934246e4, 4.92673942608635921086e4)
+_ERFC_P = (2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
+           4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
+           9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2)
+_ERFC_Q = (1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
+           9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
+           1.65666309194161350182e3, 5.57535340817727675546e2)
+_ERFC_R = (5.64189583547755073984e-1, 1.27536670759978104416e0, 5.01905042251180477414e0,
+           6.16021097993053585195e0, 7.40974269950448939160e0, 2.97886665372100240670e0)
+_ERFC_S = (2.26052863220117276590e0, 9.39603524938001434673e0, 1.20489539808096656605e1,
+           1.70814450747565897222e1, 9.60896809063285878198e0, 3.36907645100081516050e0)
+
+
+def _poly(x, coefs, monic=False):
+    """Horner: c₀xⁿ + c₁xⁿ⁻¹ + … (with a leading 1·xⁿ⁺¹ when ``monic``)."""
+    r = x + coefs[0] if monic else coefs[0] * x + coefs[1]
+    for c in coefs[(1 if monic else 2):]:
+        r = r * x + c
+    return r
+
+
+def _normal_cdf(xp, x):
+    """Φ(x) = ½(1 + erf(x/√2)) = ½ erfc(−x/√2), from erf near 0 and erfc in the tails (no cancellation)."""
+    a = xp.abs(x) * _SQRT_HALF
+    small = xp.minimum(a, 1.0)  # each branch is evaluated everywhere: keep its argument in its range
+    z = small * small
+    erf_small = small * _poly(z, _ERF_T) / _poly(z, _ERF_U, monic=True)
+    big = xp.clip(a, 1.0, 30.0)  # erfc(30) underflows to 0 even in float64; the cap keeps z⁸ finite in float32
+    tail = xp.where(big < 8.0, _poly(big, _ERFC_P) / _poly(big, _ERFC_Q, monic=True),
+                    _poly(big, _ERFC_R) / _poly(big, _ERFC_S, monic=True))
+    xc = xp.clip(x, -45.0, 45.0)  # e^(−45²/2) is 0 even in float64; the clip keeps x² finite
+    erfc_big = xp.exp(-0.5 * xc * xc) * tail  # erfc(|x|/√2) for |x|/√2 >= 1 (−x²/2: one rounding less than −big²)
+    inner = xp.where(x >= 0, 0.5 + 0.5 * erf_small, 0.5 - 0.5 * erf_small)
+    outer = xp.where(x >= 0, 1.0 - 0.5 * erfc_big, 0.5 * erfc_big)
+    return xp.where(a < 1.0, inner, outer)
 
 
 class GELU(Function):
+    """The tanh approximation ½x(1 + tanh(√(2/π)(x + 0.044715x³))) and its derivative."""
+
     owns_grads = True  # backward allocates a new array per input
 
     @staticmethod
@@ -146,6 +192,24 @@ class GELU(Function):
         x, t = ctx.saved_tensors
         dt = (1.0 - t * t) * _GELU_C * (1.0 + 3 * 0.044715 * x * x)
         return g * (0.5 * (1.0 + t) + 0.5 * x * dt)
+
+
+class ExactGELU(Function):
+    """x·Φ(x) with Φ the standard normal CDF; d/dx = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π)."""
+
+    owns_grads = True  # backward allocates a new array per input
+
+    @staticmethod
+    def forward(ctx, x):
+        cdf = _normal_cdf(ctx.xp, x)
+        ctx.save_for_backward(x, cdf)
+        return x * cdf
+
+    @staticmethod
+    def backward(ctx, g):
+        x, cdf = ctx.saved_tensors
+        a = ctx.xp.minimum(ctx.xp.abs(x), 40.0)  # φ(40) is 0 already: keeps x² from overflowing
+        return g * (cdf + x * (_INV_SQRT_2PI * ctx.xp.exp(-0.5 * a * a)))
 
 
 class SiLU(Function):
@@ -286,21 +350,29 @@ def log_softmax(x, axis=-1):
 
 
 @builtin("gelu")
-def gelu(x):
-    """Gaussian error linear unit, tanh form: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
+@rules(approximate=choice("none", "tanh"))
+def gelu(x, approximate="none"):
+    """Gaussian error linear unit x·Φ(x), Φ the standard normal CDF: ½x(1 + erf(x/√2)).
 
-    The array API has no erf, so this is the tanh approximation of x·Φ(x).
+    ``approximate="tanh"`` computes PyTorch's tanh form
+    ½x(1 + tanh(√(2/π)(x + 0.044715x³))) instead (within 1e-3 of the exact
+    one). The array API has no erf, so the exact form evaluates Cephes'
+    rational approximations of erf and erfc (float64 accuracy); its derivative
+    is Φ(x) + x·φ(x) with φ the normal density.
 
     >>> import xpgrad
     >>> round(xpgrad.activations.gelu(xpgrad.tensor([1.0])).item(), 4)
+    0.8413
+    >>> round(xpgrad.activations.gelu(xpgrad.tensor([1.0]), approximate="tanh").item(), 4)
     0.8412
     """
-    return GELU.apply(x)
+    check("gelu", gelu.hyperparameter_rules, {"approximate": approximate})
+    return GELU.apply(x) if approximate == "tanh" else ExactGELU.apply(x)
 
 
 @builtin("silu", aliases=("swish",))
 def silu(x):
-    """Sigmoid linear unit (swish) x·σ(x).
+    """Sigmoid linear unit (swish) x·σ(x), with derivative σ(x)(1 + x(1 − σ(x))).
 
     >>> import xpgrad
     >>> round(xpgrad.activations.silu(xpgrad.tensor([1.0])).item(), 4)

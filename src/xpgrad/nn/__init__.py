@@ -10,23 +10,32 @@
 603
 """
 
-from . import functional, init
-from .activation import ELU, Activation, LeakyReLU, ReLU, Sigmoid, Tanh
+from . import functional, init, utils
+from .activation import ELU, GELU, Activation, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
 from .batchnorm import BatchNorm1d
 from .container import Sequential
 from .conv import Conv2d
 from .dropout import Dropout
+from .embedding import Embedding
 from .flatten import Flatten, Identity, Unflatten
 from .linear import Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, MulticlassSVMLoss, MultiMarginLoss, NLLLoss
 from .maxout import Maxout
 from .module import IncompatibleKeys, Module, StateDictError
+from .normalization import BatchNorm2d, LayerNorm
 from .parameter import Parameter
 from .pooling import AvgPool2d, MaxPool2d
 
-__all__ = ["AvgPool2d", "Conv2d", "MaxPool2d"]
-__all__ += ["ELU", "Activation", "BatchNorm1d", "Dropout", "Flatten", "Identity", "IncompatibleKeys", "LeakyReLU",
-           "Linear", "Maxout", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "StateDictError", "Tanh",
-           "Unflatten", "init"]
-__all__ += ["BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "MultiMarginLoss", "MulticlassSVMLoss",
-            "NLLLoss", "functional"]
+__all__ = [
+    # containers and base classes
+    "IncompatibleKeys", "Module", "Parameter", "Sequential", "StateDictError",
+    # layers
+    "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Embedding", "Flatten", "Identity", "LayerNorm",
+    "Linear", "MaxPool2d", "Maxout", "Unflatten",
+    # activations
+    "ELU", "GELU", "Activation", "LeakyReLU", "ReLU", "Sigmoid", "SiLU", "Tanh",
+    # losses
+    "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "MultiMarginLoss", "MulticlassSVMLoss", "NLLLoss",
+    # submodules
+    "functional", "init", "utils",
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .module import Module
 
-__all__ = ["ELU", "Activation", "LeakyReLU", "ReLU", "Sigmoid", "Tanh"]
+__all__ = ["ELU", "GELU", "Activation", "LeakyReLU", "ReLU", "SiLU", "Sigmoid", "Tanh"]
 
 
 class Activation(Module):
@@ -133,3 +133,41 @@ class ELU(Activation):
 
     def __init__(self, alpha=None):
         super().__init__(**({} if alpha is None else {"alpha": alpha}))
+
+
+class GELU(Activation):
+    """GELU layer: x·Φ(x) elementwise, Φ the standard normal CDF (registry name ``"gelu"``).
+
+    ``approximate="tanh"`` uses ½x(1 + tanh(√(2/π)(x + 0.044715x³))) instead,
+    as ``torch.nn.GELU(approximate="tanh")``.
+
+    >>> import xpgrad
+    >>> from xpgrad import nn
+    >>> nn.GELU(approximate="tanh")
+    GELU(approximate='tanh')
+    >>> [round(v, 4) for v in nn.GELU()(xpgrad.tensor([-1.0, 1.0])).tolist()]
+    [-0.1587, 0.8413]
+    """
+
+    _name = "gelu"
+
+    def __init__(self, approximate: str = "none"):
+        if not (isinstance(approximate, str) and approximate in ("none", "tanh")):
+            raise ValueError(f"GELU: invalid approximate={approximate!r}; approximate must be one of 'none', 'tanh'")
+        super().__init__(approximate=approximate)
+        self.approximate = approximate
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Activation):
+    """SiLU (swish) layer: x·σ(x) elementwise (registry name ``"silu"``).
+
+    >>> import xpgrad
+    >>> from xpgrad import nn
+    >>> round(nn.SiLU()(xpgrad.tensor([1.0])).item(), 4)
+    0.7311
+    """
+
+    _name = "silu"

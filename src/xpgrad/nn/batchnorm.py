@@ -1,4 +1,4 @@
-"""``BatchNorm1d``: normalize each feature over the batch, then scale and shift."""
+"""Batch normalization: the one normalize-scale-shift node, and ``BatchNorm1d`` (``BatchNorm2d`` builds on it)."""
 
 from __future__ import annotations
 
@@ -18,40 +18,85 @@ __all__ = ["BatchNorm1d"]
 class _BatchNorm(Function):
     """y = γ · (x − μ) / √(σ² + ε) + β in one node, with the closed-form backward.
 
-    ``mean`` and ``var`` arrive as plain arrays. With ``batch_stats=True``
-    they are the statistics of this batch, so they depend on x and the
+    ``mean`` and ``var`` arrive as plain arrays that broadcast against x
+    (γ and β too, or None for no scale or shift); ``shape``, when given, is
+    the broadcast shape all four are first reshaped to (``(1, C, 1, 1)`` for
+    per-channel statistics of images). ``axes`` are the axes of x the
+    statistics reduce over. With ``batch_stats=True`` μ and σ² are the
+    statistics of x itself, so they depend on x and, with d = γ·dy, the
     gradient is
 
-        dx = γ / (N √(σ² + ε)) · (N·dy − Σ dy − x̂ · Σ (dy · x̂));
+        dx = (d − mean(d) − x̂ · mean(d · x̂)) / √(σ² + ε)   (means over ``axes``);
 
     otherwise (running statistics, evaluation) they are constants and
-    dx = γ · dy / √(σ² + ε). In both cases dγ = Σ dy · x̂ and dβ = Σ dy.
+    dx = d / √(σ² + ε). In both cases dγ = Σ dy · x̂ and dβ = Σ dy, summed over
+    the axes along which γ and β are broadcast. Batch norm over (N, C) is
+    axes (0,); layer norm over the last k axes passes those axes and γ, β of
+    the normalized shape.
     """
 
     @staticmethod
-    def forward(ctx, x, gamma, beta, mean, var, eps=1e-5, batch_stats=True):
+    def forward(ctx, x, gamma, beta, mean, var, eps=1e-5, batch_stats=True, axes=(0,), shape=None):
         xp = ctx.xp
+        if shape is not None:
+            mean, var = xp.reshape(mean, shape), xp.reshape(var, shape)
         inv_std = 1.0 / xp.sqrt(var + eps)
         xhat = (x - mean) * inv_std
-        ctx.save_for_backward(xhat, gamma, inv_std)
-        ctx.batch_stats = batch_stats
-        return xhat * gamma + beta
+        out = xhat
+        g_b = None
+        if gamma is not None:
+            g_b = gamma if shape is None else xp.reshape(gamma, shape)
+            out = out * g_b
+        if beta is not None:
+            out = out + (beta if shape is None else xp.reshape(beta, shape))
+        ctx.save_for_backward(xhat, g_b, inv_std)
+        ctx.batch_stats, ctx.axes = batch_stats, axes
+        # γ and β are summed over the axes they are broadcast along: the statistics' axes for per-channel
+        # parameters, the leading (batch) axes for parameters of the trailing shape (layer norm)
+        ctx.param_axes = axes if shape is not None else tuple(range(x.ndim - (0 if gamma is None else gamma.ndim)))
+        ctx.param_shape = None if gamma is None else gamma.shape
+        ctx.beta_axes = None if beta is None else (axes if shape is not None else tuple(range(x.ndim - beta.ndim)))
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        xhat, gamma, inv_std = ctx.saved_tensors
+        xhat, g_b, inv_std = ctx.saved_tensors
         xp = ctx.xp
         nx, ngamma, nbeta = ctx.needs_input_grad[:3]
-        gbeta = xp.sum(g, axis=0) if (nbeta or (nx and ctx.batch_stats)) else None
-        ggamma = xp.sum(g * xhat, axis=0) if (ngamma or (nx and ctx.batch_stats)) else None
-        gx = None
+        gx = ggamma = gbeta = None
         if nx:
+            d = g if g_b is None else g * g_b
             if ctx.batch_stats:
-                n = g.shape[0]
-                gx = (gamma * inv_std / n) * (n * g - gbeta - xhat * ggamma)
+                axes = ctx.axes
+                gx = inv_std * (d - xp.mean(d, axis=axes, keepdims=True)
+                                - xhat * xp.mean(d * xhat, axis=axes, keepdims=True))
             else:
-                gx = g * (gamma * inv_std)
-        return gx, (ggamma if ngamma else None), (gbeta if nbeta else None), None, None
+                gx = d * inv_std
+        if ngamma:
+            ggamma = xp.reshape(xp.sum(g * xhat, axis=ctx.param_axes), ctx.param_shape)
+        if nbeta:
+            gbeta = xp.sum(g, axis=ctx.beta_axes)
+        return gx, ggamma, gbeta, None, None
+
+def _running_update(running_mean, running_var, mean, var, n: int, momentum: float | None,
+                   num_batches_tracked=None) -> None:
+    """r ← (1 − m)·r + m·s for the running mean and the unbiased running variance (n/(n − 1)·σ²), in place.
+
+    ``num_batches_tracked`` (a 0-d integer tensor, or None) counts the
+    updates; with ``momentum=None`` the factor m is 1/count, a cumulative
+    average of every batch seen so far, as in PyTorch.
+    """
+    if num_batches_tracked is not None:
+        num_batches_tracked.data = num_batches_tracked.data + 1
+    if momentum is None:
+        if num_batches_tracked is None:
+            raise ValueError("momentum=None (a cumulative average) needs num_batches_tracked, the count of batches")
+        m = 1.0 / int(num_batches_tracked.data)
+    else:
+        m = momentum
+    xp = running_mean.backend.xp
+    running_mean.data = (1.0 - m) * running_mean.data + m * xp.astype(mean.data, running_mean.data.dtype)
+    running_var.data = (1.0 - m) * running_var.data + (m * n / (n - 1)) * xp.astype(var.data, running_var.data.dtype)
 
 
 class BatchNorm1d(Module):
@@ -138,10 +183,7 @@ class BatchNorm1d(Module):
     @run_eagerly
     def _track(self, mean, var, n: int) -> None:
         """r ← (1 − momentum)·r + momentum·s for the running mean and the unbiased running variance."""
-        m = self.momentum
-        rm, rv = self.running_mean, self.running_var
-        rm.data = (1.0 - m) * rm.data + m * rm.backend.xp.astype(mean.data, rm.data.dtype)
-        rv.data = (1.0 - m) * rv.data + (m * n / (n - 1)) * rv.backend.xp.astype(var.data, rv.data.dtype)
+        _running_update(self.running_mean, self.running_var, mean, var, n, self.momentum)
 
     def extra_repr(self):
         return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}"

@@ -26,7 +26,9 @@ The set: layers ``linear``, ``dropout``, ``conv2d``, ``max_pool2d``,
 from .basic import dropout, elu, leaky_relu, linear, log_softmax, one_hot, relu, sigmoid, softmax, tanh
 from .conv import avg_pool2d, conv2d, conv2d_relu, max_pool2d
 from .losses import binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss, multi_margin_loss, nll_loss
+from .norm import batch_norm, embedding, gelu, layer_norm, silu
 
-__all__ = ["avg_pool2d", "binary_cross_entropy_with_logits", "conv2d", "conv2d_relu", "cross_entropy", "dropout",
-           "elu", "l1_loss", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "multi_margin_loss",
-           "nll_loss", "one_hot", "relu", "sigmoid", "softmax", "tanh"]
+__all__ = ["avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "conv2d", "conv2d_relu", "cross_entropy",
+           "dropout", "elu", "embedding", "gelu", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
+           "max_pool2d", "mse_loss", "multi_margin_loss", "nll_loss", "one_hot", "relu", "sigmoid", "silu",
+           "softmax", "tanh"]
