@@ -26,6 +26,8 @@ from .backend import (
     use_backend,
 )
 from .gradcheck import GradcheckError, gradcheck
+from .autograd.higher import grad
+from .gradcheck import gradgradcheck
 
 # The standard's functions are xpgrad's own, as one object each (``xpgrad.sin is xpgrad.array_api.sin``).
 _STANDARD = [n for n in array_api._names.ALL_FUNCTIONS if n != "__array_namespace_info__" and hasattr(array_api, n)]
@@ -79,3 +81,4 @@ __all__ = [*_autograd_all, *(n for n in _STANDARD if n not in _autograd_all), "a
            "BackendError", "GradcheckError", "available_backends", "get_backend",
            "get_default_dtype", "gpu_available", "gradcheck", "manual_seed", "set_backend", "set_default_dtype",
            "use_backend", *_LAZY]
+__all__ += ["grad", "gradgradcheck"]
