@@ -13,7 +13,7 @@ the gradient, which can be differentiated again.
 A saved floating-point array that is neither an input nor the output of its
 op (an intermediate of the forward pass) would be a constant in that graph
 and give wrong second derivatives; such an op must say how to rebuild it
-from tensors (:attr:`Function.recomputes_saved`, read ``ctx.create_graph``
+from tensors (:attr:`Function.create_graph_safe`, read ``ctx.create_graph``
 in backward), or it raises naming the op.
 """
 
@@ -149,7 +149,7 @@ def _tensor_context(node: Tensor, ctx: Context) -> Context:
     if ctx.__dict__:
         proxy.__dict__.update((k, as_tensor(v)) for k, v in ctx.__dict__.items())
     proxy.create_graph = True
-    if intermediates and not getattr(fn, "recomputes_saved", False):
+    if intermediates and not getattr(fn, "create_graph_safe", False):
         shapes = ", ".join(str(tuple(a.shape)) for a in intermediates)
         raise _unsupported(fn, f"it saved intermediate arrays of its forward pass (shapes {shapes}), which "
                                "would be constants in the gradient's graph")
