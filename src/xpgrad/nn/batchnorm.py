@@ -28,19 +28,27 @@ class _BatchNorm(Function):
     dx = γ · dy / √(σ² + ε). In both cases dγ = Σ dy · x̂ and dβ = Σ dy.
     """
 
+    create_graph_safe = True  # x̂ and 1/σ are rebuilt from x under create_graph
+
     @staticmethod
     def forward(ctx, x, gamma, beta, mean, var, eps=1e-5, batch_stats=True):
         xp = ctx.xp
         inv_std = 1.0 / xp.sqrt(var + eps)
         xhat = (x - mean) * inv_std
         ctx.save_for_backward(xhat, gamma, inv_std)
-        ctx.batch_stats = batch_stats
+        ctx.batch_stats, ctx.eps = batch_stats, eps
         return xhat * gamma + beta
 
     @staticmethod
     def backward(ctx, g):
         xhat, gamma, inv_std = ctx.saved_tensors
         xp = ctx.xp
+        if ctx.create_graph:  # the batch statistics as functions of x, so second derivatives see them
+            x, mean, var = ctx.parents[0], ctx.parents[3], ctx.parents[4]
+            if ctx.batch_stats:
+                mean, var = xp.mean(x, axis=0), xp.var(x, axis=0)
+            inv_std = 1.0 / xp.sqrt(var + ctx.eps)
+            xhat = (x - mean) * inv_std
         nx, ngamma, nbeta = ctx.needs_input_grad[:3]
         gbeta = xp.sum(g, axis=0) if (nbeta or (nx and ctx.batch_stats)) else None
         ggamma = xp.sum(g * xhat, axis=0) if (ngamma or (nx and ctx.batch_stats)) else None
