@@ -1,4 +1,4 @@
-"""Higher-order gradients: xpgrad.grad, backward(create_graph=True) and gradgradcheck, in float64 on each CPU backend."""
+"""Higher-order gradients: xpgrad.grad, backward(create_graph=True), gradgradcheck; float64, each CPU backend."""
 
 from __future__ import annotations
 

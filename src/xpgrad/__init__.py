@@ -14,6 +14,7 @@ from . import array_api  # binds Tensor.__array_namespace__
 from .array_api import fft, linalg
 from .autograd import *  # noqa: F401,F403
 from .autograd import __all__ as _autograd_all
+from .autograd.higher import grad
 from .backend import (
     BackendError,
     available_backends,
@@ -25,9 +26,7 @@ from .backend import (
     set_default_dtype,
     use_backend,
 )
-from .gradcheck import GradcheckError, gradcheck
-from .autograd.higher import grad
-from .gradcheck import gradgradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 # The standard's functions are xpgrad's own, as one object each (``xpgrad.sin is xpgrad.array_api.sin``).
 _STANDARD = [n for n in array_api._names.ALL_FUNCTIONS if n != "__array_namespace_info__" and hasattr(array_api, n)]

@@ -118,7 +118,7 @@ def _floating(backend, value) -> bool:
     return backend.is_floating(dtype) or backend.is_complex(dtype)
 
 
-def _tensor_context(node: Tensor, ctx: Context) -> Context:
+def _tensor_context(node: Tensor, ctx: Any) -> Any:
     """A copy of ``ctx`` whose backward computes on tensors, recording a graph (see the module docstring)."""
     backend, fn = ctx.backend, ctx.fn
     from .. import array_api
@@ -137,7 +137,7 @@ def _tensor_context(node: Tensor, ctx: Context) -> Context:
             intermediates.append(value)
         return Tensor._make(value, backend)  # an index array, a mask or (see below) an intermediate
 
-    proxy = _new(Context)
+    proxy: Any = _new(Context)
     proxy.xp = array_api
     proxy.backend = _TensorBackend(backend, fn)
     proxy.needs_input_grad = ctx.needs_input_grad
@@ -158,17 +158,21 @@ def _tensor_context(node: Tensor, ctx: Context) -> Context:
 
 def _fit(ctx, parent: Tensor, pg: Tensor) -> Tensor:
     """The tensor ``pg`` summed down to ``parent``'s shape and in its dtype (the engine's ``_fit``, on tensors)."""
-    from .. import array_api as xp
+    from .. import array_api
+
+    xp: Any = array_api
 
     shape = parent.shape
     if pg.shape != shape:
+        reduced: Any = None
         try:
-            pg = unbroadcast(xp, pg, shape)
+            reduced = unbroadcast(xp, pg, shape)
         except (ValueError, TypeError, IndexError):
-            pg = None
-        if pg is None or pg.shape != shape:
+            pass
+        if reduced is None or reduced.shape != shape:
             raise RuntimeError(f"{ctx.fn.__name__}.backward returned a gradient that does not reduce to the "
                                f"shape {shape} of its argument")
+        pg = reduced
     dtype = parent.dtype
     if pg.dtype != dtype:
         backend = parent._backend
@@ -241,7 +245,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Any], *, inputs: 
         if wanted is not None:
             if id(node) in wanted:
                 captured[id(node)] = g
-            if id(node) not in reach:
+            if reach is not None and id(node) not in reach:
                 continue
         ctx = node._ctx
         fn = ctx.fn
