@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from . import engine as _engine
 from . import tracing as _tracing
 from .engine import _graph_nodes, _initial_grad, unbroadcast
 from .function import Context, Function, enable_grad
@@ -414,3 +415,6 @@ def backward_create_graph(root: Tensor, gradient: Any, retain_graph: bool | None
         g = gradient if isinstance(gradient, Tensor) else root._backend.asarray(gradient, dtype=root.dtype)
     run_backward([root], [g], inputs=None, retain_graph=True if retain_graph is None else retain_graph,
                  create_graph=True)
+
+
+_engine.create_graph_backward = backward_create_graph  # Tensor.backward(create_graph=True) calls it

@@ -7,6 +7,7 @@ import operator
 from typing import TYPE_CHECKING, Any
 
 from .. import backend as _backend
+from . import engine as _engine
 from . import tracing as _tracing
 from .convert import to_array
 from .engine import backward as _backward
@@ -440,9 +441,7 @@ class Tensor(ArrayProtocols):
             if gradient is not None:
                 raise TypeError("backward(): pass the gradient once, as gradient= (grad= is its former name)")
             gradient = grad
-        if create_graph:  # the general walk, which runs each op's backward on tensors
-            from .higher import backward_create_graph
-
-            backward_create_graph(self, gradient, retain_graph)
+        if create_graph:  # the general walk, which runs each op's backward on tensors (autograd/higher.py)
+            _engine.create_graph_backward(self, gradient, retain_graph)
             return
         _backward(self, gradient, bool(retain_graph))
