@@ -469,3 +469,12 @@ def test_compile_runs_a_create_graph_step_eagerly_with_a_warning(cpu_backend):
     w.grad = None
     assert float(step(x)) == pytest.approx(want)  # later calls stay eager and stay right
     assert w.grad is not None and not math.isnan(float(xpgrad.as_tensor(w.grad).sum()))
+
+
+def test_grad_returns_memory_of_its_own(cpu_backend):
+    x = t64([1.0, 2.0])
+    v = t64([3.0, 4.0], requires_grad=False)
+    (g,) = xpgrad.grad(x + 0.0, x, grad_outputs=v)  # Add hands the incoming gradient through
+    g += 1.0
+    np.testing.assert_allclose(values(v), [3.0, 4.0])
+    np.testing.assert_allclose(values(g), [4.0, 5.0])

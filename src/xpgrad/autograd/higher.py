@@ -288,8 +288,8 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Any], *, inputs: 
     out = []
     for t in inputs or ():
         g = captured.get(id(t), grads.get(id(t)) if t._ctx is None else None)
-        if g is not None and not isinstance(g, Tensor):
-            g = Tensor._make(g, t._backend)
+        if g is not None and not isinstance(g, Tensor):  # an array that may be shared or a broadcast view: copied
+            g = Tensor._make(t._backend.xp.asarray(g, copy=True), t._backend)
         out.append(g)
     return out
 
