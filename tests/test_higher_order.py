@@ -341,15 +341,25 @@ def test_grad_errors(cpu_backend):
         xpgrad.grad(y, x)
 
 
-def test_an_op_whose_backward_cannot_run_on_tensors_names_itself(cpu_backend):
-    m = t64(np.random.default_rng(2).standard_normal((3, 3)))
-    w, _ = X.linalg.eigh(m + m.mT)
-    with pytest.raises(RuntimeError, match="EighValues does not support create_graph=True"):
-        xpgrad.grad(w.sum(), m, create_graph=True)
-    (g,) = xpgrad.grad(w.sum(), m)  # once is fine
-    assert g.shape == (3, 3)
-    with pytest.raises(RuntimeError, match="MatrixNorm does not support create_graph=True for ord='nuc'"):
-        xpgrad.grad(X.linalg.matrix_norm(m, ord="nuc"), m, create_graph=True)
+DECOMPOSITIONS = {
+    "eigvalsh": (lambda m: X.linalg.eigvalsh(m + m.mT), (3, 3)),
+    "eigh_vectors": (lambda m: X.linalg.eigh(m + m.mT)[1] ** 2, (3, 3)),  # squared: the signs do not matter
+    "svd_values": (lambda m: X.linalg.svd(m, full_matrices=False)[1], (4, 3)),
+    "svd_full_vh": (lambda m: X.linalg.svd(m)[2] ** 2, (4, 3)),
+    "svdvals": (X.linalg.svdvals, (4, 3)),
+    "qr_q": (lambda m: X.linalg.qr(m)[0], (4, 3)),
+    "qr_r_wide": (lambda m: X.linalg.qr(m)[1], (2, 4)),
+    "nuclear_norm": (lambda m: X.linalg.matrix_norm(m, ord="nuc"), (4, 3)),
+    "spectral_norm": (lambda m: X.linalg.matrix_norm(m, ord=2), (4, 3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DECOMPOSITIONS))
+def test_double_backward_of_decompositions(cpu_backend, name):
+    """Their backward uses factors of the forward pass: under create_graph they are recomputed on tensors."""
+    fn, shape = DECOMPOSITIONS[name]
+    m = t64(np.random.default_rng(10).standard_normal(shape))
+    assert xpgrad.gradgradcheck(fn, [m], atol=1e-6, rtol=1e-4)
 
 
 class _SavesIntermediate(xpgrad.Function):

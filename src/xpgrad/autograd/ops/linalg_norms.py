@@ -71,7 +71,7 @@ class VectorNorm(Function):
 class MatrixNorm(Function):
     """A matrix norm over the last two axes, computed with kept dimensions."""
 
-    create_graph_safe = True  # the norm is rebuilt from x under create_graph; the SVD-based ones refuse there
+    create_graph_safe = True  # the norm (or the SVD) is recomputed from x under create_graph
 
     @staticmethod
     def forward(ctx, a, keepdims=False, ord="fro"):
@@ -93,10 +93,9 @@ class MatrixNorm(Function):
         if not ctx.keepdims:
             g = xp.expand_dims(xp.expand_dims(g, axis=-1), axis=-1)
         if p in ("nuc", 2, -2):  # σ's gradient is u vᴴ: nuc sums all of them, 2/-2 take the largest/smallest
-            if ctx.create_graph:
-                raise RuntimeError(f"MatrixNorm does not support create_graph=True for ord={p!r}: its gradient "
-                                   "uses the singular vectors of the forward pass; use ord='fro', 1 or inf")
             u, vh = ctx.saved_tensors
+            if ctx.create_graph:
+                u, _, vh = xp.linalg.svd(ctx.parents[0], full_matrices=False)
             if p != "nuc":
                 u, vh = (u[..., :, :1], vh[..., :1, :]) if p == 2 else (u[..., :, -1:], vh[..., -1:, :])
             return g * (u @ vh)
