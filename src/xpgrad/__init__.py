@@ -14,6 +14,7 @@ from . import array_api  # binds Tensor.__array_namespace__
 from .array_api import fft, linalg
 from .autograd import *  # noqa: F401,F403
 from .autograd import __all__ as _autograd_all
+from .autograd.higher import grad
 from .backend import (
     BackendError,
     available_backends,
@@ -25,7 +26,7 @@ from .backend import (
     set_default_dtype,
     use_backend,
 )
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 # The standard's functions are xpgrad's own, as one object each (``xpgrad.sin is xpgrad.array_api.sin``).
 _STANDARD = [n for n in array_api._names.ALL_FUNCTIONS if n != "__array_namespace_info__" and hasattr(array_api, n)]
@@ -80,3 +81,4 @@ __all__ = [*_autograd_all, *(n for n in _STANDARD if n not in _autograd_all), "a
            "BackendError", "GradcheckError", "available_backends", "get_backend",
            "get_default_dtype", "gpu_available", "gradcheck", "manual_seed", "set_backend", "set_default_dtype",
            "use_backend", *_LAZY]
+__all__ += ["grad", "gradgradcheck"]

@@ -81,14 +81,15 @@ class ELU(Function):
     def forward(ctx, x, alpha=1.0):
         xp = ctx.xp
         neg = alpha * xp.expm1(xp.minimum(x, 0.0))  # minimum keeps exp from overflowing on the unused branch
-        ctx.save_for_backward(x, neg)
+        out = xp.where(x > 0, x, neg)
+        ctx.save_for_backward(x, out)  # out, not neg: the output is differentiable under create_graph
         ctx.alpha = alpha
-        return xp.where(x > 0, x, neg)
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        x, neg = ctx.saved_tensors
-        return ctx.xp.where(x > 0, g, g * (neg + ctx.alpha))
+        x, out = ctx.saved_tensors
+        return ctx.xp.where(x > 0, g, g * (out + ctx.alpha))  # where x <= 0, out + α = α eˣ
 
 
 class Softmax(Function):
@@ -179,6 +180,7 @@ class GELU(Function):
     """The tanh approximation ½x(1 + tanh(√(2/π)(x + 0.044715x³))) and its derivative."""
 
     owns_grads = True  # backward allocates a new array per input
+    create_graph_safe = True  # t is rebuilt from x under create_graph
 
     @staticmethod
     def forward(ctx, x):
@@ -190,6 +192,8 @@ class GELU(Function):
     @staticmethod
     def backward(ctx, g):
         x, t = ctx.saved_tensors
+        if ctx.create_graph:
+            t = ctx.xp.tanh(_GELU_C * (x + 0.044715 * x * x * x))
         dt = (1.0 - t * t) * _GELU_C * (1.0 + 3 * 0.044715 * x * x)
         return g * (0.5 * (1.0 + t) + 0.5 * x * dt)
 
@@ -214,6 +218,7 @@ class ExactGELU(Function):
 
 class SiLU(Function):
     owns_grads = True  # backward allocates a new array per input
+    create_graph_safe = True  # s is rebuilt from x under create_graph
 
     @staticmethod
     def forward(ctx, x):
@@ -224,6 +229,8 @@ class SiLU(Function):
     @staticmethod
     def backward(ctx, g):
         x, s = ctx.saved_tensors
+        if ctx.create_graph:
+            s = _sigmoid(ctx.xp, x)
         return g * s * (1.0 + x * (1.0 - s))
 
 

@@ -90,6 +90,7 @@ def _onehot(xp, labels, num_classes, dtype):
 
 class SoftmaxCrossEntropy(Function):
     owns_grads = True  # backward allocates a new array per input
+    create_graph_safe = True  # the softmax is rebuilt from the scores under create_graph; onehot is constant
 
     @staticmethod
     def forward(ctx, scores, labels, reduction="mean"):
@@ -113,6 +114,10 @@ class SoftmaxCrossEntropy(Function):
     @staticmethod
     def backward(ctx, g):
         p, onehot = ctx.saved_tensors
+        if ctx.create_graph:
+            xp, scores = ctx.xp, ctx.parents[0]
+            e = xp.exp(scores - xp.max(scores, axis=1, keepdims=True))
+            p = e / xp.sum(e, axis=1, keepdims=True)
         reduction = ctx.reduction
         if reduction == "none":
             return (p - onehot) * g[:, None], None
@@ -123,6 +128,7 @@ class SoftmaxCrossEntropy(Function):
 
 class MulticlassSVM(Function):
     owns_grads = True  # backward allocates a new array per input
+    create_graph_safe = True  # active and onehot are masks: piecewise constant in the scores
 
     @staticmethod
     def forward(ctx, scores, labels, margin=1.0, reduction="mean"):
@@ -147,6 +153,7 @@ class MulticlassSVM(Function):
 
 class MeanSquaredError(Function):
     owns_grads = True  # backward allocates a new array per input
+    create_graph_safe = True  # diff is rebuilt from the inputs under create_graph
 
     @staticmethod
     def forward(ctx, scores, targets, reduction="mean"):
@@ -158,6 +165,8 @@ class MeanSquaredError(Function):
     @staticmethod
     def backward(ctx, g):
         (diff,) = ctx.saved_tensors
+        if ctx.create_graph:
+            diff = ctx.parents[0] - ctx.parents[1]
         count = 1
         for n in diff.shape:
             count *= n
@@ -167,6 +176,7 @@ class MeanSquaredError(Function):
 
 class BinaryCrossEntropyWithLogits(Function):
     owns_grads = True  # backward allocates a new array per input
+    create_graph_safe = True  # the sigmoid is rebuilt from the scores under create_graph
 
     @staticmethod
     def forward(ctx, scores, targets, reduction="mean"):
@@ -180,6 +190,10 @@ class BinaryCrossEntropyWithLogits(Function):
     @staticmethod
     def backward(ctx, g):
         scores, targets, sig = ctx.saved_tensors
+        if ctx.create_graph:
+            xp = ctx.xp
+            e = xp.exp(-xp.abs(scores))
+            sig = xp.where(scores >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
         count = 1
         for n in scores.shape:
             count *= n

@@ -3,7 +3,10 @@
 Each ``check_*`` looks the component up in the registry by name, runs it on
 every available backend (:func:`check_backend` checks a backend) (NumPy, array-api-strict, CuPy when a GPU is usable),
 compares its gradients with central differences in float64
-(:func:`xpgrad.gradcheck`) and checks the contract its kind promises:
+(:func:`xpgrad.gradcheck`; second derivatives too, with
+:func:`xpgrad.gradgradcheck`, for a component that claims them: its
+``second_derivatives`` attribute is True, or pass ``second_order=True``)
+and checks the contract its kind promises:
 shapes, dtypes, reductions, state round trips. A failure raises
 ``AssertionError`` naming the component, the backend and what went wrong;
 success returns True.
@@ -25,7 +28,7 @@ from . import backend as _backend
 from . import registry
 from .autograd.creation import as_tensor, tensor
 from .autograd.tensor import Tensor
-from .gradcheck import gradcheck
+from .gradcheck import gradcheck, gradgradcheck
 
 __all__ = ["check_activation", "check_backend", "check_hyperparameters", "check_loss", "check_optimizer",
            "check_regularizer", "check_schedule"]
@@ -58,13 +61,29 @@ def _finite(t):
     return bool(np.all(np.isfinite(t.numpy())))
 
 
-def check_activation(name, *, shape=(3, 8), backends=None, **kw):
+def _second_order(obj, second_order):
+    """Whether to check second derivatives: as asked, or as the component claims (``second_derivatives``)."""
+    if second_order is None:
+        return bool(getattr(obj, "second_derivatives", False))
+    return bool(second_order)
+
+
+def _check_second(kind, name, b, fn, inputs):
+    try:
+        gradgradcheck(fn, inputs)
+    except (AssertionError, RuntimeError) as exc:  # a mismatch, or a backward that cannot run on tensors
+        _fail(kind, name, b, f"second-derivative check (create_graph=True) failed: {exc}")
+
+
+def check_activation(name, *, shape=(3, 8), backends=None, second_order=None, **kw):
     """Check activation ``name`` (with hyperparameters ``kw``).
 
     Contract: returns a Tensor on the input's backend, with the input's dtype
     (float32 and float64), the same leading axes (the last may change size,
     as maxout's does), no NaN for inputs of ±30, and gradients matching
-    central differences in float64.
+    central differences in float64; with ``second_order`` (default: the
+    activation's ``second_derivatives`` attribute) also its second
+    derivatives, through ``create_graph=True``.
 
     >>> check_activation("leaky_relu", negative_slope=0.2)
     True
@@ -83,6 +102,8 @@ def check_activation(name, *, shape=(3, 8), backends=None, **kw):
             gradcheck(f, [x])
         except AssertionError as exc:
             _fail("activation", name, b, f"gradient check failed: {exc}")
+        if _second_order(registry.activations[name].obj, second_order):
+            _check_second("activation", name, b, f, [x])
         y32 = f(x.detach().astype("float32"))
         if _dtype_name(y32) != "float32":
             _fail("activation", name, b, f"float32 input gave dtype {y32.dtype}")
@@ -94,7 +115,7 @@ def check_activation(name, *, shape=(3, 8), backends=None, **kw):
     return True
 
 
-def check_loss(name, *, batch=5, num_classes=4, backends=None, **kw):
+def check_loss(name, *, batch=5, num_classes=4, backends=None, second_order=None, **kw):
     """Check loss ``name`` (with hyperparameters ``kw``).
 
     Contract: every ``reduction`` works ("mean" and "sum" give a 0-d tensor,
@@ -103,7 +124,9 @@ def check_loss(name, *, batch=5, num_classes=4, backends=None, **kw):
     dtype follows the scores, scores of ±1e4 in float32 give a finite loss and
     gradient, and the gradient matches central differences in float64.
     The target kind is read from the loss's ``targets`` attribute
-    (``"class_indices"``, the default, or ``"same_shape"``).
+    (``"class_indices"``, the default, or ``"same_shape"``). With
+    ``second_order`` (default: the loss's ``second_derivatives`` attribute)
+    its second derivatives are checked too, through ``create_graph=True``.
 
     >>> check_loss("svm")
     True
@@ -131,6 +154,8 @@ def check_loss(name, *, batch=5, num_classes=4, backends=None, **kw):
                 gradcheck(lambda s, f=f, t=targets: f(s, t), [scores])
             except AssertionError as exc:
                 _fail("loss", name, b, f"gradient check failed with reduction={reduction!r}: {exc}")
+            if _second_order(entry.obj, second_order):
+                _check_second("loss", name, b, lambda s, f=f, t=targets: f(s, t), [scores])
         none = out["none"].numpy()
         if not (np.isclose(out["mean"].item(), none.mean()) and np.isclose(out["sum"].item(), none.sum())):
             _fail("loss", name, b, "reduction='mean'/'sum' disagree with the mean/sum of reduction='none'")
@@ -143,11 +168,13 @@ def check_loss(name, *, batch=5, num_classes=4, backends=None, **kw):
     return True
 
 
-def check_regularizer(name, *, strength=0.1, backends=None, **kw):
+def check_regularizer(name, *, strength=0.1, backends=None, second_order=None, **kw):
     """Check regularizer ``name`` (with hyperparameters ``kw``).
 
     Contract: returns a 0-d tensor, is zero at strength 0, scales linearly
-    with the strength, and its gradient matches central differences.
+    with the strength, and its gradient matches central differences; with
+    ``second_order`` (default: the regularizer's ``second_derivatives``
+    attribute) so do its second derivatives, through ``create_graph=True``.
 
     >>> check_regularizer("elastic_net", beta=0.5)
     True
@@ -166,6 +193,8 @@ def check_regularizer(name, *, strength=0.1, backends=None, **kw):
             gradcheck(lambda p, q, r=r: r([p, q]), params)
         except AssertionError as exc:
             _fail("regularizer", name, b, f"gradient check failed: {exc}")
+        if _second_order(registry.regularizers[name].obj, second_order):
+            _check_second("regularizer", name, b, lambda p, q, r=r: r([p, q]), params)
     return True
 
 

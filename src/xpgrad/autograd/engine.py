@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import tracing as _tracing
 
@@ -10,6 +10,10 @@ if TYPE_CHECKING:  # the engine walks tensors but never makes them, so tensor.py
     from .tensor import Tensor
 
 __all__ = ["accumulate_leaf", "backward", "unbroadcast"]
+
+#: ``backward(create_graph=True)``'s walk, ``(root, gradient, retain_graph) -> None``: autograd/higher.py sets it
+#: when imported (it imports this module, so this one cannot import it); ``import xpgrad`` imports it.
+create_graph_backward: Any = None
 
 
 def unbroadcast(xp, grad, shape):

@@ -108,6 +108,11 @@ class Context:
 
     __slots__ = ("xp", "backend", "needs_input_grad", "saved_tensors", "fn", "parents", "freed", "seq", "__dict__")
 
+    #: True while ``backward`` runs on tensors to record a differentiable gradient (``create_graph=True``,
+    #: :func:`xpgrad.grad`): ``xp`` is then :mod:`xpgrad.array_api`, ``saved_tensors`` hold the tensors the
+    #: saved arrays came from and ``parents`` the op's arguments, from which an intermediate can be rebuilt.
+    create_graph = False
+
     def save_for_backward(self, *arrays):
         """Keep arrays needed by ``backward``; read them back as ``ctx.saved_tensors``."""
         self.saved_tensors = arrays
@@ -159,6 +164,11 @@ class Function(metaclass=FunctionMeta):
     #: the incoming gradient itself, a view of it or a broadcast view). The engine then hands
     #: them to leaf tensors as ``.grad`` without a defensive copy.
     owns_grads = False
+
+    #: Under ``create_graph=True`` a saved floating-point array that is neither an input nor the output
+    #: would be a constant in the gradient's graph, so such an op is refused; set this to True when the
+    #: ones you save are only compared (masks) or are rebuilt in ``backward`` when ``ctx.create_graph``.
+    create_graph_safe = False
 
     @staticmethod
     def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract

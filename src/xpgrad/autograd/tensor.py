@@ -7,6 +7,7 @@ import operator
 from typing import TYPE_CHECKING, Any
 
 from .. import backend as _backend
+from . import engine as _engine
 from . import tracing as _tracing
 from .convert import to_array
 from .engine import backward as _backward
@@ -412,16 +413,23 @@ class Tensor(ArrayProtocols):
             t.requires_grad = True
         return t
 
-    def backward(self, grad=None, retain_graph: bool = False) -> None:
+    def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False, *,
+                 grad=None) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
         Parameters
         ----------
-        grad : array or Tensor, optional
+        gradient : array or Tensor, optional
             The gradient of some scalar with respect to this tensor; may be
             omitted only when this tensor holds a single element (then 1).
-        retain_graph : bool
-            Keep the graph so that ``backward`` can run through it again.
+            ``grad=`` is the same argument under its former name.
+        retain_graph : bool, optional
+            Keep the graph so that ``backward`` can run through it again;
+            defaults to ``create_graph``.
+        create_graph : bool
+            Record the backward pass itself, so the gradients can be
+            differentiated again: ``.grad`` of the leaves then becomes a
+            Tensor with a graph (see :func:`xpgrad.grad`).
 
         >>> import xpgrad
         >>> x = xpgrad.tensor(3.0, requires_grad=True)
@@ -429,4 +437,11 @@ class Tensor(ArrayProtocols):
         >>> float(x.grad)
         6.0
         """
-        _backward(self, grad, retain_graph)
+        if grad is not None:
+            if gradient is not None:
+                raise TypeError("backward(): pass the gradient once, as gradient= (grad= is its former name)")
+            gradient = grad
+        if create_graph:  # the general walk, which runs each op's backward on tensors (autograd/higher.py)
+            _engine.create_graph_backward(self, gradient, retain_graph)
+            return
+        _backward(self, gradient, bool(retain_graph))

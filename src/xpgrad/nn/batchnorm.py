@@ -35,6 +35,8 @@ class _BatchNorm(Function):
     the normalized shape.
     """
 
+    create_graph_safe = True  # x̂ and 1/σ are rebuilt from x under create_graph
+
     @staticmethod
     def forward(ctx, x, gamma, beta, mean, var, eps=1e-5, batch_stats=True, axes=(0,), shape=None):
         xp = ctx.xp
@@ -50,7 +52,7 @@ class _BatchNorm(Function):
         if beta is not None:
             out = out + (beta if shape is None else xp.reshape(beta, shape))
         ctx.save_for_backward(xhat, g_b, inv_std)
-        ctx.batch_stats, ctx.axes = batch_stats, axes
+        ctx.batch_stats, ctx.axes, ctx.eps, ctx.shape = batch_stats, axes, eps, shape
         # γ and β are summed over the axes they are broadcast along: the statistics' axes for per-channel
         # parameters, the leading (batch) axes for parameters of the trailing shape (layer norm)
         ctx.param_axes = axes if shape is not None else tuple(range(x.ndim - (0 if gamma is None else gamma.ndim)))
@@ -62,6 +64,16 @@ class _BatchNorm(Function):
     def backward(ctx, g):
         xhat, g_b, inv_std = ctx.saved_tensors
         xp = ctx.xp
+        if ctx.create_graph:  # x̂, 1/σ and γ rebuilt from the inputs, so second derivatives see them
+            x, gamma, mean, var = ctx.parents[0], ctx.parents[1], ctx.parents[3], ctx.parents[4]
+            if ctx.batch_stats:
+                mean, var = xp.mean(x, axis=ctx.axes, keepdims=True), xp.var(x, axis=ctx.axes, keepdims=True)
+            elif ctx.shape is not None:
+                mean, var = xp.reshape(mean, ctx.shape), xp.reshape(var, ctx.shape)
+            inv_std = 1.0 / xp.sqrt(var + ctx.eps)
+            xhat = (x - mean) * inv_std
+            if gamma is not None:
+                g_b = gamma if ctx.shape is None else xp.reshape(gamma, ctx.shape)
         nx, ngamma, nbeta = ctx.needs_input_grad[:3]
         gx = ggamma = gbeta = None
         if nx:

@@ -62,6 +62,8 @@ def _inverse_gaps(xp: Any, w: Any) -> Any:
 class EighValues(Function):
     """A = V diag(w) Vᴴ: gA = V diag(g) Vᴴ."""
 
+    create_graph_safe = True  # under create_graph the factors are recomputed from the input tensor
+
     @staticmethod
     def forward(ctx, a, w=None, v=None):
         ctx.save_for_backward(v)
@@ -70,11 +72,15 @@ class EighValues(Function):
     @staticmethod
     def backward(ctx, g):
         (v,) = ctx.saved_tensors
+        if ctx.create_graph:
+            v = ctx.xp.linalg.eigh(ctx.parents[0]).eigenvectors
         return (v * ctx.xp.expand_dims(g, axis=-2)) @ mH(ctx, v)
 
 
 class EighVectors(Function):
     """gA = V (F ∘ (X - Xᴴ)/2) Vᴴ with X = Vᴴ g and F = 1/(w_j - w_i) (PyTorch's Hermitian formula)."""
+
+    create_graph_safe = True
 
     @staticmethod
     def forward(ctx, a, w=None, v=None):
@@ -84,6 +90,8 @@ class EighVectors(Function):
     @staticmethod
     def backward(ctx, g):
         w, v = ctx.saved_tensors
+        if ctx.create_graph:
+            w, v = ctx.xp.linalg.eigh(ctx.parents[0])
         x = mH(ctx, v) @ g
         inner = 0.5 * (x - mH(ctx, x)) * _inverse_gaps(ctx.xp, w)
         return v @ inner @ mH(ctx, v)
@@ -126,6 +134,8 @@ def _svd_grad(ctx: Any, u: Any, s: Any, vh: Any, gu: Any = None, gs: Any = None,
 class SVDPart(Function):
     """One output of the SVD (``part`` 0, 1, 2 = U, S, Vh); its backward is that output's share of gA."""
 
+    create_graph_safe = True
+
     @staticmethod
     def forward(ctx, a, u=None, s=None, vh=None, part=0):
         ctx.save_for_backward(u, s, vh)
@@ -136,6 +146,9 @@ class SVDPart(Function):
     def backward(ctx, g):
         u, s, vh = ctx.saved_tensors
         k = s.shape[-1]
+        if ctx.create_graph:
+            full = u.shape[-1] > k or vh.shape[-2] > k
+            u, s, vh = ctx.xp.linalg.svd(ctx.parents[0], full_matrices=full)
         if ctx.part == 0:  # full_matrices: U's extra columns are not determined by A and take no gradient
             return _svd_grad(ctx, u[..., :k], s, vh[..., :k, :], gu=g[..., :k])
         if ctx.part == 2:
@@ -146,6 +159,8 @@ class SVDPart(Function):
 class SVDVals(Function):
     """S = svdvals(A): gA = U diag(g) Vh."""
 
+    create_graph_safe = True
+
     @staticmethod
     def forward(ctx, a):
         u, s, vh = ctx.xp.linalg.svd(a, full_matrices=False)
@@ -155,6 +170,8 @@ class SVDVals(Function):
     @staticmethod
     def backward(ctx, g):
         u, vh = ctx.saved_tensors
+        if ctx.create_graph:
+            u, _, vh = ctx.xp.linalg.svd(ctx.parents[0], full_matrices=False)
         return (u * ctx.xp.expand_dims(g, axis=-2)) @ vh
 
 
@@ -193,6 +210,8 @@ def _qr_grad(ctx: Any, q: Any, r: Any, a: Any, gq: Any = None, gr: Any = None) -
 class QRPart(Function):
     """One output of the QR decomposition (``part`` 0 = Q, 1 = R)."""
 
+    create_graph_safe = True
+
     @staticmethod
     def forward(ctx, a, q=None, r=None, part=0, complete=False):
         ctx.save_for_backward(a, q, r)
@@ -207,6 +226,8 @@ class QRPart(Function):
         if getattr(ctx, "complete", False):
             raise ValueError("linalg.qr: the gradient of mode='complete' with more rows than columns is not "
                              "defined (Q's extra columns are not determined by x); use mode='reduced'")
+        if ctx.create_graph:  # 'complete' with m <= n has the reduced factors
+            q, r = ctx.xp.linalg.qr(a)
         return _qr_grad(ctx, q, r, a, gq=g) if ctx.part == 0 else _qr_grad(ctx, q, r, a, gr=g)
 
 

@@ -35,6 +35,8 @@ def _ties(ctx: Any, ax: Any, best: Any, axis: Any) -> Any:
 class VectorNorm(Function):
     """‖x‖_p over ``axis`` (a tuple), computed with kept dimensions then squeezed when not ``keepdims``."""
 
+    create_graph_safe = True  # the kept-dimensions norm is rebuilt from x under create_graph
+
     @staticmethod
     def forward(ctx, a, axis=(), keepdims=False, ord=2):
         xp = ctx.xp
@@ -47,6 +49,8 @@ class VectorNorm(Function):
     def backward(ctx, g):
         a, n = ctx.saved_tensors
         xp, p, axis = ctx.xp, ctx.ord, ctx.axis
+        if ctx.create_graph:
+            n = xp.linalg.vector_norm(a, axis=axis if a.ndim else None, keepdims=True, ord=p)
         g = xp.reshape(g, n.shape)
         ax = xp.abs(a)
         if p == 0:  # counts non-zeros: piecewise constant
@@ -66,6 +70,8 @@ class VectorNorm(Function):
 
 class MatrixNorm(Function):
     """A matrix norm over the last two axes, computed with kept dimensions."""
+
+    create_graph_safe = True  # the norm (or the SVD) is recomputed from x under create_graph
 
     @staticmethod
     def forward(ctx, a, keepdims=False, ord="fro"):
@@ -88,10 +94,14 @@ class MatrixNorm(Function):
             g = xp.expand_dims(xp.expand_dims(g, axis=-1), axis=-1)
         if p in ("nuc", 2, -2):  # σ's gradient is u vᴴ: nuc sums all of them, 2/-2 take the largest/smallest
             u, vh = ctx.saved_tensors
+            if ctx.create_graph:
+                u, _, vh = xp.linalg.svd(ctx.parents[0], full_matrices=False)
             if p != "nuc":
                 u, vh = (u[..., :, :1], vh[..., :1, :]) if p == 2 else (u[..., :, -1:], vh[..., -1:, :])
             return g * (u @ vh)
         a, n = ctx.saved_tensors
+        if ctx.create_graph:
+            n = xp.linalg.matrix_norm(a, keepdims=True, ord=p)
         if p == "fro":
             return g * a / xp.where(n == 0, xp.ones_like(n), n)
         ax = xp.abs(a)

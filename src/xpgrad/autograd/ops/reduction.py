@@ -111,6 +111,7 @@ class Max(Function):
     """The max gate: the gradient goes to the maximal entries, split evenly among ties."""
 
     owns_grads = True
+    create_graph_safe = True  # the saved maximum is only compared with x
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
@@ -123,6 +124,7 @@ class Max(Function):
 
 class Min(Function):
     owns_grads = True
+    create_graph_safe = True  # the saved minimum is only compared with x
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
@@ -154,6 +156,7 @@ def _extreme_backward(ctx, g):
 
 class LogSumExp(Function):
     owns_grads = True
+    create_graph_safe = True  # e / s is rebuilt from x under create_graph
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
@@ -170,6 +173,11 @@ class LogSumExp(Function):
     @staticmethod
     def backward(ctx, g):
         e, s = ctx.saved_tensors
+        if ctx.create_graph:  # softmax of x along the axes, from the argument itself
+            xp, x = ctx.xp, ctx.parents[0]
+            m = xp.max(x, axis=ctx.axes, keepdims=True)
+            e = xp.exp(x - xp.where(xp.isfinite(m), m, 0.0))
+            s = xp.sum(e, axis=ctx.axes, keepdims=True)
         return (e / s) * _expand(ctx.xp, g, ctx.shape, ctx.axes, ctx.keepdims)
 
 

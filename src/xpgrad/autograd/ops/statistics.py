@@ -26,6 +26,7 @@ class Var(Function):
     """(1/(n - correction)) Σ (x - mean)²; the gradient is 2 (x - mean) / (n - correction)."""
 
     owns_grads = True
+    create_graph_safe = True  # x - mean is rebuilt from x under create_graph
 
     @staticmethod
     def forward(ctx, x, axes=(), correction=0.0, keepdims=False, root=False):
@@ -42,6 +43,9 @@ class Var(Function):
     def backward(ctx, g):
         xp = ctx.xp
         centred, out = ctx.saved_tensors
+        if ctx.create_graph:
+            x = ctx.parents[0]
+            centred = x - xp.mean(x, axis=ctx.axes, keepdims=True)
         g = _expand(xp, g, ctx.shape, ctx.axes, ctx.keepdims)
         if ctx.root:  # d std = d var / (2 std); 0 where std is 0 (PyTorch's choice: a subgradient, not nan)
             s = _expand(xp, out, ctx.shape, ctx.axes, ctx.keepdims)
