@@ -202,6 +202,7 @@ class ExactGELU(Function):
     """x·Φ(x) with Φ the standard normal CDF; d/dx = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π)."""
 
     owns_grads = True  # backward allocates a new array per input
+    create_graph_safe = True  # Φ(x) is rebuilt from x under create_graph
 
     @staticmethod
     def forward(ctx, x):
@@ -212,6 +213,8 @@ class ExactGELU(Function):
     @staticmethod
     def backward(ctx, g):
         x, cdf = ctx.saved_tensors
+        if ctx.create_graph:
+            cdf = _normal_cdf(ctx.xp, x)
         a = ctx.xp.minimum(ctx.xp.abs(x), 40.0)  # φ(40) is 0 already: keeps x² from overflowing
         return g * (cdf + x * (_INV_SQRT_2PI * ctx.xp.exp(-0.5 * a * a)))
 

@@ -114,6 +114,7 @@ class Conv2d(Function):
     """
 
     owns_grads = True
+    create_graph_safe = True  # the im2col columns are rebuilt from x under create_graph
 
     @staticmethod
     def forward(ctx, x, weight, bias=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
@@ -125,22 +126,30 @@ class Conv2d(Function):
         oh = conv_output_size(hp, kh, stride[0], 0, dilation[0])
         ow = conv_output_size(wp, kw, stride[1], 0, dilation[1])
         slices = window_slices((kh, kw), stride, dilation, (oh, ow))
-        xpad = pad2d(xp, x, top, bottom, left, right)
-        xg = xp.reshape(xpad, (n, groups, cg, hp, wp))
-        # (N, G, kh·kw, C/G, OH, OW): the offsets ahead of the channels, matching the weight's layout below
-        cols = xp.reshape(xp.stack([xg[..., r, s] for r, s in slices], axis=2), (n, groups, kh * kw * cg, oh * ow))
+        ctx.conf, ctx.out_hw = (x.shape, padding, slices, groups, bias is not None), (oh, ow)
+        cols = _columns(xp, x, weight.shape, ctx.conf, ctx.out_hw)
         wmat = _weight_matrix(xp, weight, groups)
         y = xp.reshape(wmat @ cols, (n, o, oh, ow))
         if bias is not None:
             y += xp.reshape(bias, (o, 1, 1))  # y is a fresh array: add in place
         ctx.saved_tensors = (cols, weight)
-        ctx.conf = (x.shape, padding, slices, groups, bias is not None)
         return y
 
     @staticmethod
     def backward(ctx, g):
         cols, weight = ctx.saved_tensors
         return _conv_grads(ctx, g, cols, weight)
+
+
+def _columns(xp, x, weight_shape, conf, out_hw):
+    """The im2col matrix (N, G, kh·kw·C/G, OH·OW) of ``x`` for the convolution described by ``conf``."""
+    (n, c, h, w), (top, bottom, left, right), slices, groups, _ = conf
+    o, cg, kh, kw = weight_shape
+    hp, wp = h + top + bottom, w + left + right
+    oh, ow = out_hw
+    xg = xp.reshape(pad2d(xp, x, top, bottom, left, right), (n, groups, cg, hp, wp))
+    # (N, G, kh·kw, C/G, OH, OW): the offsets ahead of the channels, matching the weight's layout
+    return xp.reshape(xp.stack([xg[..., r, s] for r, s in slices], axis=2), (n, groups, kh * kw * cg, oh * ow))
 
 
 class Conv2dReLU(Conv2d):
@@ -166,6 +175,8 @@ def _conv_grads(ctx, g, cols, weight):
     hp, wp = h + top + bottom, w + left + right
     o, cg, kh, kw = weight.shape
     nx, nw, nb = ctx.needs_input_grad
+    if ctx.create_graph:  # the columns as a function of x, so that second derivatives reach x
+        cols = _columns(xp, ctx.parents[0], weight.shape, ctx.conf, ctx.out_hw)
     og = o // groups
     gm = xp.reshape(g, (n, groups, og, g.shape[2] * g.shape[3]))
     gx = gw = gb = None
