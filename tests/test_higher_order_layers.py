@@ -72,3 +72,20 @@ def test_double_backward_of_embedding_and_functional_losses(cpu_backend):
                  lambda s: F.multi_margin_loss(s, labels, p=2),
                  lambda s: F.mse_loss(s, probs)):
         assert xpgrad.gradgradcheck(loss, [scores])
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"])
+def test_optimizers_step_on_gradients_kept_on_a_graph(name):
+    """After backward(create_graph=True) the .grad are Tensors on a graph: a step uses their values, as usual."""
+    results = []
+    for create_graph in (False, True):
+        w = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+        b = xpgrad.tensor([[1.0]], requires_grad=True)
+        opt = xpgrad.optimizer(name, [w, b], lr=0.1)
+        for _ in range(2):
+            opt.zero_grad()
+            ((w ** 3).sum() * b.sum()).backward(create_graph=create_graph)
+            opt.step()
+        assert not isinstance(w.data, xpgrad.Tensor) and not isinstance(b.data, xpgrad.Tensor)
+        results.append((w.tolist(), b.tolist()))
+    assert results[0] == results[1]

@@ -214,6 +214,8 @@ class Optimizer:
             g = p.grad
             if g is None:
                 continue
+            if isinstance(g, Tensor):  # a gradient kept on a graph (backward(create_graph=True)): its values
+                g = g.detach().data
             if wd and not decoupled:
                 g = g + wd * p.data  # a new array: p.grad is never changed
             st = state.get(id(p))
