@@ -141,8 +141,11 @@ def _on_namespace(ctx, saved):
     """A stand-in for the graph node whose backward runs on the differentiable namespace (higher-order grads)."""
     from types import SimpleNamespace
 
+    # create_graph=False: the saved arrays given here are used as they are (the engine's create_graph walk
+    # rebuilds the convolution's columns from x instead; tests/test_higher_order_layers.py checks that)
     return SimpleNamespace(xp=xpgrad.array_api, backend=ctx.backend, needs_input_grad=ctx.needs_input_grad,
-                           conf=ctx.conf, saved_tensors=saved)
+                           conf=ctx.conf, out_hw=getattr(ctx, "out_hw", None), saved_tensors=saved,
+                           create_graph=False)
 
 
 @pytest.mark.parametrize("make", [
