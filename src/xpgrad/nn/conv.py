@@ -33,7 +33,7 @@ class Conv2d(Module):
 
     y[n, o, i, j] = b[o] + Σ_{c, u, v} W[o, c, u, v] · x_pad[n, c', s·i + d·u, s·j + d·v] over the
     input channels c' of output o's group; each spatial output size is
-    ⌊(H + 2p - d(k-1) - 1)/s⌋ + 1 (see :func:`xpgrad.nn.functional.conv.conv2d`). The parameters
+    ⌊(H + 2p - d(k-1) - 1)/s⌋ + 1 (see :func:`xpgrad.nn.functional.conv2d`). The parameters
     ``weight`` (out_channels, in_channels/groups, kh, kw) and ``bias`` (out_channels,) have
     PyTorch's shapes and names, so a ``torch.nn.Conv2d`` state dict loads as it is, and
     PyTorch's initialization: both uniform in ±1/√fan_in, fan_in = in_channels/groups · kh · kw

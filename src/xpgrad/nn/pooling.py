@@ -14,7 +14,7 @@ class MaxPool2d(Module):
 
     ``stride`` defaults to ``kernel_size`` (non-overlapping windows); ``padding`` (at most half the
     kernel) adds -inf, so padding never wins. The gradient goes to the first maximum of each
-    window. See :func:`xpgrad.nn.functional.conv.max_pool2d`.
+    window. See :func:`xpgrad.nn.functional.max_pool2d`.
 
     >>> import xpgrad
     >>> from xpgrad import nn
@@ -47,7 +47,7 @@ class AvgPool2d(Module):
     """Mean over each kh x kw window: y[n, c, i, j] = Σ_{u, v} x_pad[n, c, s·i + u, s·j + v] / divisor.
 
     Zero padding; the divisor is kh·kw, or with ``count_include_pad=False`` the number of input
-    positions in the window (see :func:`xpgrad.nn.functional.conv.avg_pool2d`).
+    positions in the window (see :func:`xpgrad.nn.functional.avg_pool2d`).
 
     >>> import xpgrad
     >>> from xpgrad import nn

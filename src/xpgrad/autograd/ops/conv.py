@@ -110,7 +110,7 @@ class Conv2d(Function):
 
     Arguments: ``x`` (N, C, H, W), ``weight`` (O, C/G, kh, kw), ``bias`` (O,) or None; keyword
     ``stride``, ``dilation`` (pairs), ``padding`` (top, bottom, left, right) and ``groups``. The
-    arguments are assumed checked (see :func:`xpgrad.nn.functional.conv.conv2d`).
+    arguments are assumed checked (see :func:`xpgrad.nn.functional.conv2d`).
     """
 
     owns_grads = True

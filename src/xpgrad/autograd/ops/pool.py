@@ -28,7 +28,7 @@ class MaxPool2d(Function):
     """y[n, c, i, j] = max over window (i, j) of x; the gradient goes to the window's first maximum.
 
     Keyword arguments ``kernel_size``, ``stride``, ``padding``, ``dilation`` (pairs) and
-    ``ceil_mode``, assumed checked (see :func:`xpgrad.nn.functional.conv.max_pool2d`).
+    ``ceil_mode``, assumed checked (see :func:`xpgrad.nn.functional.max_pool2d`).
     """
 
     owns_grads = True
