@@ -1,6 +1,8 @@
 """Shared fixtures: every test that takes ``backend`` runs on each CPU backend (and CuPy where a GPU is usable)."""
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,13 +24,27 @@ except ImportError:  # pragma: no cover - the test extra installs it
 CPU_BACKENDS = ["numpy", "array_api_strict"]
 
 
+def mpi_missing() -> str | None:
+    """Why tests marked ``mpi`` cannot run here (mpi4py or the venv's own mpiexec missing), or None."""
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return "mpi4py is not installed: pip install -e \".[mpi]\""
+    if not (Path(sys.executable).parent / "mpiexec").exists():
+        return f"no mpiexec next to {sys.executable}: pip install -e \".[mpi]\""
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
-    if xpgrad.gpu_available():
-        return
-    skip = pytest.mark.skip(reason="needs CuPy and a usable CUDA GPU (cupy.is_available() is False here)")
+    skips = {}
+    if not xpgrad.gpu_available():
+        skips["gpu"] = "needs CuPy and a usable CUDA GPU (cupy.is_available() is False here)"
+    if any("mpi" in item.keywords for item in items) and (reason := mpi_missing()):
+        skips["mpi"] = reason
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        for marker, reason in skips.items():
+            if marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(params=[*CPU_BACKENDS, pytest.param("cupy", marks=pytest.mark.gpu)])

@@ -74,18 +74,6 @@ def test_info_reports_mpi4py_the_mpi_library_its_mpiexec_and_nccl(capsys):
 
 # -- under mpiexec ----------------------------------------------------------------------------------
 
-def _mpi_missing() -> str | None:
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
-        return "mpi4py is not installed: pip install -e \".[mpi]\""
-    if not MPIEXEC.exists():
-        return f"no mpiexec next to {sys.executable}: pip install -e \".[mpi]\""
-    return None
-
-
-needs_mpi = pytest.mark.skipif(_mpi_missing() is not None, reason=str(_mpi_missing()))
-
 
 def xpgrad_cli(ranks: list[list[str]] | None, args: list[str], cwd: Path, timeout: float = 60.0):
     """``python -m xpgrad`` with ``args`` (None: a plain process), or under mpiexec with one ``-n 1`` block per
@@ -118,7 +106,6 @@ def _close(a: dict, b: dict, tol: float = 1e-10) -> None:
 
 
 @pytest.mark.mpi
-@needs_mpi
 def test_the_cli_on_2_ranks_matches_1_process_writes_once_and_resumes_on_3(tmp_path):
     common = [*SMALL, "--dtype", "float64", "--batch-size", "37"]
     code, out1, err = xpgrad_cli(None, ["train", *common, "--checkpoint", "one.safetensors"], tmp_path)
@@ -143,7 +130,6 @@ def test_the_cli_on_2_ranks_matches_1_process_writes_once_and_resumes_on_3(tmp_p
 
 
 @pytest.mark.mpi
-@needs_mpi
 def test_several_ranks_without_distributed_are_refused(tmp_path):
     code, out, err = xpgrad_cli([[]] * 2, ["train", *SMALL], tmp_path)
     assert code == 2
@@ -151,7 +137,6 @@ def test_several_ranks_without_distributed_are_refused(tmp_path):
 
 
 @pytest.mark.mpi
-@needs_mpi
 def test_ranks_that_build_different_models_stop_with_the_difference(tmp_path):
     code, out, err = xpgrad_cli([["--hidden", "8"], ["--hidden", "9"]], ["train", "--distributed", "--epochs", "2",
                                                                          "--quiet"], tmp_path, timeout=30)

@@ -121,16 +121,6 @@ def test_a_checkpoint_of_a_distributed_optimizer_loads_into_the_plain_one(tmp_pa
 
 # -- under mpiexec ----------------------------------------------------------------------------------
 
-def _mpi_missing() -> str | None:
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
-        return "mpi4py is not installed: pip install -e \".[mpi]\""
-    if not MPIEXEC.exists():
-        return f"no mpiexec next to {sys.executable}: pip install -e \".[mpi]\""
-    return None
-
-
 def _env() -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "MPI_", "PMIX_", "HYDRA_"))}
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
@@ -151,8 +141,6 @@ def run_ranks(n: int | None, command: list[str], cwd: Path, timeout: float = 60.
         pytest.fail(f"{' '.join(full)} did not finish within {timeout} s\nstdout:\n{out}\nstderr:\n{err}")
     return subprocess.CompletedProcess(full, proc.returncode, out, err)
 
-
-needs_mpi = pytest.mark.skipif(_mpi_missing() is not None, reason=str(_mpi_missing()))
 
 # One script for every case: trains on the spiral in float64 and writes rank r's weights, History and
 # check figures to result<r>.json. Its arguments: optimizer, batch size, epochs, extras (comma-separated).
@@ -227,7 +215,6 @@ def _assert_same_run(a: dict, b: dict, tol: float = 1e-10) -> None:
     ("adam", "2", 3),       # every step one rank has an empty share
 ])
 @pytest.mark.mpi
-@needs_mpi
 def test_n_ranks_give_the_1_process_weights_and_history(tmp_path, name, batch, ranks):
     single = _train(tmp_path, None, name, batch, "3", "")[0]
     results = _train(tmp_path, ranks, name, batch, "3", "")
@@ -240,7 +227,6 @@ def test_n_ranks_give_the_1_process_weights_and_history(tmp_path, name, batch, r
 
 
 @pytest.mark.mpi
-@needs_mpi
 def test_a_compiled_step_gives_the_same_run_on_2_ranks(tmp_path):
     single = _train(tmp_path, None, "momentum", "7", "2", "compile")[0]
     results = _train(tmp_path, 2, "momentum", "7", "2", "compile")
@@ -249,7 +235,6 @@ def test_a_compiled_step_gives_the_same_run_on_2_ranks(tmp_path):
 
 
 @pytest.mark.mpi
-@needs_mpi
 def test_dropout_draws_per_rank_streams_and_the_data_order_stays_shared(tmp_path):
     results = _train(tmp_path, 2, "adam", "6", "2", "dropout")
     streams = results[0]["streams"]
@@ -260,7 +245,6 @@ def test_dropout_draws_per_rank_streams_and_the_data_order_stays_shared(tmp_path
 
 
 @pytest.mark.mpi
-@needs_mpi
 def test_a_nan_loss_stops_every_rank_at_the_step_of_the_1_process_run(tmp_path):
     single = _train(tmp_path, None, "sgd", "7", "3", "nan")[0]
     results = _train(tmp_path, 3, "sgd", "7", "3", "nan")
@@ -275,7 +259,6 @@ def test_a_nan_loss_stops_every_rank_at_the_step_of_the_1_process_run(tmp_path):
 
 
 @pytest.mark.mpi
-@needs_mpi
 def test_a_rank_that_fails_aborts_the_whole_job(tmp_path):
     (tmp_path / "train.py").write_text(TRAIN)
     done = run_ranks(2, [sys.executable, "train.py", "adam", "4", "50", "fail"], tmp_path, timeout=30)
