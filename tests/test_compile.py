@@ -320,3 +320,32 @@ def test_indexing_concatenation_and_tuple_results_replay():
     assert step.stats["replays"] == 2
     program = next(iter(step._cache.values()))[0]
     assert program.source.startswith("def replay(A):")
+
+
+def test_dense_layers_accumulating_into_busy_gradient_slots_replay_like_eager(backend):
+    """Two backward passes per step: the second finds every gradient slot taken and adds into it."""
+
+    def make():
+        xpgrad.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.Linear(8, 3, bias=False))
+        opt = xpgrad.optimizer("momentum", model.parameters(), lr=0.1)
+        loss = xpgrad.loss("softmax_cross_entropy")
+
+        def step(x, y):
+            opt.zero_grad()
+            loss(model(x), y).backward()
+            loss(model(x * 2.0), y).backward()
+            opt.step()
+
+        return model, step
+
+    x = xpgrad.tensor(np.random.default_rng(1).standard_normal((5, 4)).astype("float32"))
+    y = xpgrad.tensor([0, 1, 2, 1, 0])
+    (eager_model, eager), (model, step) = make(), make()
+    compiled = xpgrad.compile(step)
+    for _ in range(4):
+        eager(x, y)
+        compiled(x, y)
+    assert compiled.stats["replays"] == 3
+    for a, b in zip(eager_model.parameters(), model.parameters(), strict=True):
+        assert np.array_equal(a.numpy(), b.numpy())

@@ -223,6 +223,11 @@ class _Emitter:
         for node_index, out, fn, targets in bw.schedule:
             node = self.nodes[node_index]
             self.line(f"if g{out} is not None:")
+            if node in self.lowered and self.dense_inline(node_index, node, out, targets, xp):
+                if not bw.retain:
+                    self.line(f"c{node} = None", 2)
+                self.line(f"g{out} = None")
+                continue
             if node in self.lowered:
                 fn_name = self.dense_backward(node_index, node)
                 self.line(f"r = {fn_name}(c{node}, g{out})", 2)
@@ -248,15 +253,51 @@ class _Emitter:
                 self.line(f"c{node} = None", 2)
             self.line(f"g{out} = None")
 
-    def to_target(self, target: tuple, pg: str, fresh: str, xp: str) -> None:
+    def to_target(self, target: tuple, pg: str, fresh: str, xp: str, indent: int = 3) -> None:
         """Hand a gradient to an interior slot (summing) or to a leaf (its gradient slot when free)."""
         if target[0] == "slot":
-            self.line(f"g{target[1]} = {pg} if g{target[1]} is None else g{target[1]} + {pg}", 3)
+            self.line(f"g{target[1]} = {pg} if g{target[1]} is None else g{target[1]} + {pg}", indent)
             return
         leaf = self.leaf(target)
         # the common case of accumulate_leaf, inline: the backward wrote into the free gradient slot
-        self.line(f"if {leaf}.grad is None and {pg} is getattr({leaf}, '_grad_slot', None): {leaf}.grad = {pg}", 3)
-        self.line(f"else: ACC({xp}, {leaf}, {pg}, {fresh})", 3)
+        self.line(f"if {leaf}.grad is None and {pg} is getattr({leaf}, '_grad_slot', None): {leaf}.grad = {pg}", indent)
+        self.line(f"else: ACC({xp}, {leaf}, {pg}, {fresh})", indent)
+
+    def dense_inline(self, node_index: int, node: int, out: int, targets: list, xp: str) -> bool:
+        """The backward of a lowered Linear/LinearReLU on 2-D inputs as its array calls, in place; False if not 2-D.
+
+        The same calls in the same order as :func:`~xpgrad.autograd.ops.linalg._affine_grads` (so the
+        same numbers): dx = g W, then dW = gᵀ x and db = Σ_rows g, each written straight into the
+        parameter's free gradient slot (the guards fixed the parameters' shapes and dtypes, so a slot
+        that exists fits once its dtype matches the gradient's), else handed to the leaf as usual.
+        """
+        op = self.trace.program[node_index]
+        if getattr(self.trace.values[op.ins[0]], "ndim", 0) != 2:
+            return False
+        dtype = self.const(self.trace.values[op.out].dtype, "DT")
+        c = f"c{node}"
+        if op.fn is LinearReLU:
+            self.line(f"g = {self.const(op.backend.relu_grad, 'RG')}(g{out}, {c}[2])", 2)
+        else:
+            self.line(f"g = g{out}", 2)
+        for i, target, _, _ in targets:
+            if i == 0:
+                self.line(f"pg = g @ {c}[1]", 2)
+            else:
+                if i == 1:
+                    into, plain = self.const(op.backend.matmul_into, "MI"), f"g.T @ {c}[0]"
+                else:
+                    into = self.const(op.backend.sum_rows_into, "SI")
+                    plain = f"{self.const(op.backend.sum_rows, 'SR')}(g)"
+                if target[0] != "slot":
+                    leaf, args = self.leaf(target), (f"g.T, {c}[0]" if i == 1 else "g")
+                    self.line(f"if {leaf}.grad is None and (q := getattr({leaf}, '_grad_slot', None)) is not None "
+                              f"and q.dtype == {dtype}: {leaf}.grad = {into}({args}, q)", 2)
+                    self.line(f"else: ACC({xp}, {leaf}, {plain}, True)", 2)
+                    continue
+                self.line(f"pg = {plain}", 2)
+            self.to_target(target, "pg", "True", xp, indent=2)
+        return True
 
     def dense_backward(self, node_index: int, node: int) -> str:
         """The backward of a lowered Linear/LinearReLU: the op's gradient helper on a context built once."""
