@@ -297,6 +297,7 @@ class _Emitter:
                     continue
                 self.line(f"pg = {plain}", 2)
             self.to_target(target, "pg", "True", xp, indent=2)
+        self.line("g = pg = None", 2)  # this layer's gradients are not kept past it: the peak stays one layer's
         return True
 
     def dense_backward(self, node_index: int, node: int) -> str:
