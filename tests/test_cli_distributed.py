@@ -3,9 +3,7 @@ gives the 1-process run's weights, writes its checkpoint once and resumes on ano
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -16,8 +14,10 @@ import xpgrad
 from xpgrad.checkpoint import read_metadata
 from xpgrad.cli import main
 
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
-SRC = Path(xpgrad.__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("xpgrad_mpi_support", Path(__file__).with_name("mpi_support.py"))
+mpi = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(mpi)
+MPIEXEC = mpi.MPIEXEC
 SMALL = ["--hidden", "8", "--epochs", "4", "--batch-size", "64", "--quiet"]
 
 
@@ -85,18 +85,7 @@ def xpgrad_cli(ranks: list[list[str]] | None, args: list[str], cwd: Path, timeou
         command = [str(MPIEXEC)]
         for i, extra in enumerate(ranks):
             command += ([":"] if i else []) + ["-n", "1", *cli, *extra]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "MPI_", "PMIX_", "HYDRA_"))}
-    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"{' '.join(command)} did not finish within {timeout} s\nstdout:\n{out}\nstderr:\n{err}")
-    return proc.returncode, out, err
+    return mpi.launch(command, cwd, timeout)
 
 
 def _close(a: dict, b: dict, tol: float = 1e-10) -> None:

@@ -4,9 +4,8 @@ bit-identical ranks, per-rank random streams, stopping together on NaN, and a fa
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -22,8 +21,10 @@ from xpgrad.data.loader import shard_range
 from xpgrad.train import fit
 from xpgrad.train.loop import _epoch
 
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
-SRC = Path(xpgrad.__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("xpgrad_mpi_support", Path(__file__).with_name("mpi_support.py"))
+mpi = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(mpi)
+MPIEXEC = mpi.MPIEXEC
 
 
 # -- sharding, in-process -------------------------------------------------------------------------
@@ -121,25 +122,11 @@ def test_a_checkpoint_of_a_distributed_optimizer_loads_into_the_plain_one(tmp_pa
 
 # -- under mpiexec ----------------------------------------------------------------------------------
 
-def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "MPI_", "PMIX_", "HYDRA_"))}
-    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    return env
-
-
 def run_ranks(n: int | None, command: list[str], cwd: Path, timeout: float = 60.0) -> subprocess.CompletedProcess:
     """``command`` on ``n`` ranks of this environment's mpiexec (n None: a plain process); killed after timeout."""
     full = command if n is None else [str(MPIEXEC), "-n", str(n), *command]
-    proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=cwd,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"{' '.join(full)} did not finish within {timeout} s\nstdout:\n{out}\nstderr:\n{err}")
-    return subprocess.CompletedProcess(full, proc.returncode, out, err)
+    code, out, err = mpi.launch(full, cwd, timeout)
+    return subprocess.CompletedProcess(full, code, out, err)
 
 
 # One script for every case: trains on the spiral in float64 and writes rank r's weights, History and

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
-import os
-import signal
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -14,11 +12,12 @@ from typing import NamedTuple
 
 import pytest
 
-import xpgrad
 from xpgrad.distributed import launch
 
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
-SRC = Path(xpgrad.__file__).resolve().parents[1]  # the xpgrad under test goes first on the ranks' path
+_spec = importlib.util.spec_from_file_location("xpgrad_mpi_support", Path(__file__).parents[1] / "mpi_support.py")
+mpi = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(mpi)
+MPIEXEC = mpi.MPIEXEC
 LAUNCHER_VARS = [v for pair in launch._LAUNCHER_VARS for v in pair] + ["PMI_FD", "PMI_PORT", "MPI_LOCALNRANKS"]
 
 # Prepended to every script: report(value) writes this rank's value as JSON to result<rank>.json in the
@@ -40,35 +39,6 @@ class Run(NamedTuple):
     results: dict  # rank -> the value its report() wrote (the last one when several)
 
 
-def clean_env(**extra: str | None) -> dict:
-    """This process's environment without launcher variables, one BLAS thread, the tested xpgrad on the path.
-
-    ``extra`` overrides variables; None removes one.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS}
-    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    for name, value in extra.items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return env
-
-
-def launch_script(command: list[str], timeout: float, env: dict, cwd: Path) -> tuple[int, str, str]:
-    """Run ``command`` in its own process group; on timeout kill the whole group and fail with its output."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"{' '.join(command)} did not finish within {timeout} s\nstdout:\n{out}\nstderr:\n{err}")
-    return proc.returncode, out, err
-
-
 @pytest.fixture
 def mpirun(tmp_path):
     """``mpirun(script, n)``: run the script on n ranks, fail on a non-zero exit, return a :class:`Run`."""
@@ -80,8 +50,8 @@ def mpirun(tmp_path):
         for old in tmp_path.glob("result*.json"):
             old.unlink()
         path.write_text(PRELUDE + textwrap.dedent(script), encoding="utf-8")
-        code, out, err = launch_script([str(MPIEXEC), "-n", str(n), sys.executable, str(path)], timeout,
-                                       clean_env(**env), tmp_path)
+        code, out, err = mpi.launch([str(MPIEXEC), "-n", str(n), sys.executable, str(path)], tmp_path, timeout,
+                                    mpi.clean_env(**env))
         if ok and code != 0:
             pytest.fail(f"mpiexec -n {n} exited with {code}\nstdout:\n{out}\nstderr:\n{err}")
         results = {int(f.stem[len("result"):]): json.loads(f.read_text(encoding="utf-8"))
@@ -98,7 +68,7 @@ def plain_python(tmp_path):
     """``plain_python(code, **env)``: run ``python -c code`` outside mpiexec (needs mpi4py); (status, out, err)."""
 
     def run(code: str, timeout: float = 60, **env: str | None) -> tuple[int, str, str]:
-        return launch_script([sys.executable, "-c", code], timeout, clean_env(**env), tmp_path)
+        return mpi.launch([sys.executable, "-c", code], tmp_path, timeout, mpi.clean_env(**env))
 
     return run
 
