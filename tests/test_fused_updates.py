@@ -1,8 +1,9 @@
 """The fused optimizer-update hooks of a Backend: called once per flat buffer, same values as the array expressions.
 
-NumPy runs the optimizers' own array expressions (its hooks return False); a device backend
-updates a flat buffer in one kernel. Here a NumPy backend whose hooks compute the kernels'
-formulas with NumPy stands in for it, so the wiring and the formulas are checked without a GPU.
+A device backend updates a flat buffer in one kernel. Here a NumPy backend whose hooks compute
+the kernels' formulas with NumPy stands in for it, so the wiring and the formulas are checked
+without a GPU. NumPy's own SGD and momentum hooks run the optimizers' array expressions block
+by block (a small temporary instead of one the size of the buffer); they must give the same bits.
 """
 
 from __future__ import annotations
@@ -78,10 +79,56 @@ def test_the_alternate_momentum_form_is_never_fused(monkeypatch):
     assert _CALLS == []
 
 
-def test_portable_and_numpy_backends_do_not_fuse():
-    for name in ("numpy", "array_api_strict"):
-        b = xpgrad.backend.resolve(name)
-        p, g = b.xp.ones(3), b.xp.ones(3)
-        assert b.sgd_update_(p, g, 0.1) is False and b.momentum_update_(p, g, g, 0.1, 0.9) is False
-        assert b.adam_update_(p, g, g, g, step_size=0.1, b1=0.9, b2=0.99, bias2_sqrt=1.0, eps=1e-8) is False
-        assert b.xp.all(p == 1.0)  # untouched
+def test_the_portable_backend_does_not_fuse():
+    b = xpgrad.backend.resolve("array_api_strict")
+    p, g = b.xp.ones(3), b.xp.ones(3)
+    assert b.sgd_update_(p, g, 0.1) is False and b.momentum_update_(p, g, g, 0.1, 0.9) is False
+    assert b.adam_update_(p, g, g, g, step_size=0.1, b1=0.9, b2=0.99, bias2_sqrt=1.0, eps=1e-8) is False
+    assert b.xp.all(p == 1.0)  # untouched
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numpy_block_updates_give_the_bits_of_the_one_line_forms(monkeypatch, dtype):
+    b = xpgrad.backend.resolve("numpy")
+    monkeypatch.setattr(b, "update_block", 5)  # 13 elements: blocks of 5, 5 and 3
+    rng = np.random.default_rng(1)
+    p0, g, v0 = (rng.standard_normal(13).astype(dtype) for _ in range(3))
+    p = p0.copy()
+    assert b.sgd_update_(p, g, 0.1) is True
+    expected = p0.copy()
+    expected -= 0.1 * g
+    assert p.tobytes() == expected.tobytes()
+    p, v = p0.copy(), v0.copy()
+    assert b.momentum_update_(p, g, v, 0.1, 0.9) is True
+    ev, ep = v0.copy(), p0.copy()
+    ev *= 0.9
+    ev += g
+    ep -= 0.1 * ev
+    assert v.tobytes() == ev.tobytes() and p.tobytes() == ep.tobytes()
+
+
+def test_numpy_block_updates_leave_what_they_cannot_match_to_the_optimizer():
+    b = xpgrad.backend.resolve("numpy")
+    one = np.ones(4)
+    cases = [(np.ones((2, 2)), np.ones((2, 2)), 0.1),  # not a flat buffer
+             (one.copy(), np.ones(4, np.float32), 0.1),  # mixed dtypes
+             (one.copy(), np.ones(3), 0.1),  # mismatched shapes
+             (one.copy(), one, np.float64(0.1)),  # a NumPy scalar rate: its own promotion rules
+             (np.ones(4, np.int64), np.ones(4, np.int64), 0.1)]  # not floating
+    for p, g, lr in cases:
+        before = p.copy()
+        assert b.sgd_update_(p, g, lr) is False and b.momentum_update_(p, g, g, lr, 0.9) is False
+        assert np.array_equal(p, before)
+    assert b.adam_update_(one, one, one, one, step_size=0.1, b1=0.9, b2=0.99, bias2_sqrt=1.0, eps=1e-8) is False
+
+
+@pytest.mark.parametrize("name,hp", [("sgd", {"lr": 0.1}), ("momentum", {"lr": 0.05, "momentum": 0.8})])
+def test_training_with_numpy_block_updates_matches_the_array_expressions(monkeypatch, name, hp):
+    xpgrad.set_backend("numpy")
+    monkeypatch.setattr(NumpyBackend, "update_block", 7)  # the 4-8-3 MLP's 67 parameters: 10 blocks
+    blocked = _train(name, **hp)
+    monkeypatch.setattr(NumpyBackend, "sgd_update_", lambda *a: False)
+    monkeypatch.setattr(NumpyBackend, "momentum_update_", lambda *a: False)
+    expressions = _train(name, **hp)
+    for a, b in zip(expressions, blocked, strict=True):
+        assert a.tobytes() == b.tobytes()
