@@ -100,14 +100,15 @@ class SoftmaxCrossEntropy(Function):
         s = xp.sum(e, axis=1, keepdims=True)
         onehot = _onehot(xp, labels, scores.shape[1], scores.dtype)
         _check_hits(ctx, "softmax_cross_entropy", labels, onehot)
-        picked = z * onehot  # z of each row's label, 0 elsewhere
         if reduction == "none":
-            out = xp.log(s[:, 0]) - xp.sum(picked, axis=1)
-        else:  # Σᵢ (log sᵢ − z_{i,yᵢ}) as two whole-array sums: both terms are >= 0, nothing cancels
-            out = xp.sum(xp.log(s)) - xp.sum(picked)
+            out = xp.log(s[:, 0]) - xp.sum(z * onehot, axis=1)
+        else:  # Σᵢ log sᵢ + Σᵢ (−z_{i,yᵢ}): two sums of terms >= 0, nothing cancels; one dot product picks the z
+            picked = xp.vecdot(xp.reshape(z, (-1,)), xp.reshape(onehot, (-1,)))
+            out = xp.sum(xp.log(s)) - picked
             if reduction == "mean":
                 out = out / scores.shape[0]
-        ctx.saved_tensors = (e / s, onehot)
+        e /= s  # the softmax, in the array exp made
+        ctx.saved_tensors = (e, onehot)
         ctx.reduction = reduction
         return out
 
@@ -123,7 +124,11 @@ class SoftmaxCrossEntropy(Function):
             return (p - onehot) * g[:, None], None
         if reduction == "mean":
             g = g / p.shape[0]
-        return (p - onehot) * g, None
+        d = p - onehot
+        if ctx.create_graph:
+            return d * g, None
+        d *= g  # d is new: scale it in place
+        return d, None
 
 
 class MulticlassSVM(Function):

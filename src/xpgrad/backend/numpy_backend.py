@@ -117,8 +117,8 @@ def _fast_namespace() -> types.ModuleType:
     than in the arithmetic for the small arrays of a training step; for
     floating arrays without a ``dtype=`` request ``ufunc.reduce`` gives the
     same values and dtype. ``astype``, ``arange`` and ``ones_like`` skip the
-    device checks when no device is asked for, and ``isdtype`` remembers its
-    answers. Everything else is array-api-compat's.
+    device checks when no device is asked for, ``reshape`` without ``copy=``
+    is the array's own method, and ``isdtype`` remembers its answers. Everything else is array-api-compat's.
     """
     import array_api_compat.numpy
 
@@ -160,6 +160,11 @@ def _fast_namespace() -> types.ModuleType:
             return np.array(1, dtype=x.dtype) if x.ndim == 0 else np.ones_like(x)  # 0-d: a backward's seed
         return compat.ones_like(x, dtype=dtype, device=device)
 
+    def reshape(x, /, shape, *, copy=None):
+        if copy is None and type(x) is np.ndarray:
+            return x.reshape(shape)  # the method: what np.reshape calls, without two wrapper layers
+        return compat.reshape(x, shape, copy=copy)
+
     kinds: dict = {}
 
     def isdtype(dtype, kind):
@@ -172,9 +177,9 @@ def _fast_namespace() -> types.ModuleType:
             return compat.isdtype(dtype, kind)
 
     for f, like in ((astype, compat.astype), (arange, compat.arange), (ones_like, compat.ones_like),
-                    (isdtype, compat.isdtype)):
+                    (reshape, compat.reshape), (isdtype, compat.isdtype)):
         f.__doc__ = like.__doc__
     ns.__dict__.update(sum=_fast(np.add.reduce, compat.sum), max=_fast(np.maximum.reduce, compat.max),
                        min=_fast(np.minimum.reduce, compat.min), mean=mean, astype=astype, arange=arange,
-                       ones_like=ones_like, isdtype=isdtype)
+                       ones_like=ones_like, reshape=reshape, isdtype=isdtype)
     return ns
