@@ -90,7 +90,7 @@ def test_the_portable_backend_does_not_fuse():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_numpy_block_updates_give_the_bits_of_the_one_line_forms(monkeypatch, dtype):
     b = xpgrad.backend.resolve("numpy")
-    monkeypatch.setattr(b, "update_block", 5)  # 13 elements: blocks of 5, 5 and 3
+    monkeypatch.setattr(b, "update_block_bytes", 5 * np.dtype(dtype).itemsize)  # 13 elements: blocks of 5, 5, 3
     rng = np.random.default_rng(1)
     p0, g, v0 = (rng.standard_normal(13).astype(dtype) for _ in range(3))
     p = p0.copy()
@@ -107,8 +107,9 @@ def test_numpy_block_updates_give_the_bits_of_the_one_line_forms(monkeypatch, dt
     assert v.tobytes() == ev.tobytes() and p.tobytes() == ep.tobytes()
 
 
-def test_numpy_block_updates_leave_what_they_cannot_match_to_the_optimizer():
+def test_numpy_block_updates_leave_what_they_cannot_match_to_the_optimizer(monkeypatch):
     b = xpgrad.backend.resolve("numpy")
+    monkeypatch.setattr(b, "update_block_bytes", 8)  # blocks of one float64: every case below would be split
     one = np.ones(4)
     cases = [(np.ones((2, 2)), np.ones((2, 2)), 0.1),  # not a flat buffer
              (one.copy(), np.ones(4, np.float32), 0.1),  # mixed dtypes
@@ -120,12 +121,14 @@ def test_numpy_block_updates_leave_what_they_cannot_match_to_the_optimizer():
         assert b.sgd_update_(p, g, lr) is False and b.momentum_update_(p, g, g, lr, 0.9) is False
         assert np.array_equal(p, before)
     assert b.adam_update_(one, one, one, one, step_size=0.1, b1=0.9, b2=0.99, bias2_sqrt=1.0, eps=1e-8) is False
+    monkeypatch.setattr(b, "update_block_bytes", 4 * 8)  # a buffer of one block: the one-line form is as good
+    assert b.sgd_update_(one.copy(), one, 0.1) is False
 
 
 @pytest.mark.parametrize("name,hp", [("sgd", {"lr": 0.1}), ("momentum", {"lr": 0.05, "momentum": 0.8})])
 def test_training_with_numpy_block_updates_matches_the_array_expressions(monkeypatch, name, hp):
     xpgrad.set_backend("numpy")
-    monkeypatch.setattr(NumpyBackend, "update_block", 7)  # the 4-8-3 MLP's 67 parameters: 10 blocks
+    monkeypatch.setattr(NumpyBackend, "update_block_bytes", 7 * 8)  # the 4-8-3 MLP's 67 float64s: 10 blocks
     blocked = _train(name, **hp)
     monkeypatch.setattr(NumpyBackend, "sgd_update_", lambda *a: False)
     monkeypatch.setattr(NumpyBackend, "momentum_update_", lambda *a: False)
