@@ -349,3 +349,37 @@ def test_dense_layers_accumulating_into_busy_gradient_slots_replay_like_eager(ba
     assert compiled.stats["replays"] == 3
     for a, b in zip(eager_model.parameters(), model.parameters(), strict=True):
         assert np.array_equal(a.numpy(), b.numpy())
+
+
+def test_the_relu_mask_changes_only_gradients_the_replay_made_itself(backend):
+    """The inlined ReLU backward masks in place only a gradient the replay owns: never the caller's, never a view."""
+    rng = np.random.default_rng(2)
+    seed = rng.standard_normal((5, 8)).astype("float32")
+
+    def make():
+        xpgrad.manual_seed(0)
+        first, second = nn.Linear(4, 8), nn.Linear(4, 8)
+
+        def step(x, g):
+            first.forward_relu(x).backward(g)  # the caller's gradient reaches the ReLU as it is
+            h = second.forward_relu(x)
+            (xpgrad.reshape(h, (8, 5)) * 3.0).sum().backward()  # through a reshape: a view of a new array
+            return h
+
+        return (first, second), step
+
+    x = xpgrad.tensor(rng.standard_normal((5, 4)).astype("float32"))
+    (eager_layers, eager), (layers, step) = make(), make()
+    compiled = xpgrad.compile(step)
+    for _ in range(3):
+        for p in (*eager_layers[0].parameters(), *eager_layers[1].parameters(), *layers[0].parameters(),
+                  *layers[1].parameters()):
+            p.grad = None  # outside the step: a compiled step sets no Python attributes when replayed
+        g = xpgrad.tensor(seed)
+        eager(x, xpgrad.tensor(seed))
+        compiled(x, g)
+        assert np.array_equal(g.numpy(), seed)  # the caller's gradient is untouched
+        for a, b in zip((p for m in eager_layers for p in m.parameters()),
+                        (p for m in layers for p in m.parameters()), strict=True):
+            assert np.array_equal(xpgrad.tensor(a.grad).numpy(), xpgrad.tensor(b.grad).numpy())
+    assert compiled.stats["replays"] == 2

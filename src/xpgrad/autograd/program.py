@@ -148,7 +148,13 @@ class _Emitter:
         ins = [self.slot(i) for i in op.ins]
         if op.fn in (LinearOp, LinearReLU) and not op.kwargs and len(ins) == 3:
             x, w, b = ins
-            if op.fn is LinearReLU:
+            uf = self.ufuncs(op.backend, op.out, op.ins[2])
+            if op.fn is LinearReLU and uf:  # bias_relu_'s two ufuncs, in y's memory, without its frame
+                self.line(f"{out} = {x} @ {w}.T")
+                if not (self.trace.kinds[op.ins[2]] == CONST and self.trace.values[op.ins[2]] is None):
+                    self.line(f"{self.const(uf['add'], 'UA')}({out}, {b}, out={out})")
+                self.line(f"{self.const(uf['maximum'], 'UX')}({out}, 0, out={out})")
+            elif op.fn is LinearReLU:
                 self.line(f"{out} = {self.const(op.backend.bias_relu_, 'BR')}({x} @ {w}.T, {b})")
             else:
                 self.line(f"{out} = {x} @ {w}.T")
@@ -172,6 +178,21 @@ class _Emitter:
         self.line(f"{out} = {self.const(op.fn.forward, 'FW')}(c, {', '.join(ins)}{kwargs})")
         if node is not None:
             self.line(f"c{node} = c")
+
+    def ufuncs(self, backend: Any, *slots: int) -> dict | None:
+        """The backend's ``inline_ufuncs`` when every given slot held a floating array of one dtype, else None.
+
+        The ufuncs then compute in that dtype, as the backend methods they stand in for do; a bias of
+        another dtype (or None) keeps the methods, which handle it.
+        """
+        uf = backend.inline_ufuncs
+        if not uf:
+            return None
+        values = [self.trace.values[s] for s in slots]
+        dtypes = {getattr(v, "dtype", None) for v in values if v is not None}
+        if len(dtypes) != 1 or not all(_backend.is_array(v) for v in values if v is not None):
+            return None
+        return uf if backend.is_floating(next(iter(dtypes))) else None
 
     def call(self, call: Call) -> None:
         args = ", ".join(self.expr(a) for a in call.args)
@@ -220,10 +241,11 @@ class _Emitter:
         receivers = {bw.root} | {t[1] for *_, targets in bw.schedule for _, t, _, _ in targets if t[0] == "slot"}
         self.line(" = ".join(f"g{s}" for s in sorted(receivers)) + " = None")
         self.line(f"g{bw.root} = {g0}")
+        owned = self.owned_gradients(bw)
         for node_index, out, fn, targets in bw.schedule:
             node = self.nodes[node_index]
             self.line(f"if g{out} is not None:")
-            if node in self.lowered and self.dense_inline(node_index, node, out, targets, xp):
+            if node in self.lowered and self.dense_inline(node_index, node, out, targets, xp, out in owned):
                 if not bw.retain:
                     self.line(f"c{node} = None", 2)
                 self.line(f"g{out} = None")
@@ -234,7 +256,7 @@ class _Emitter:
             else:
                 self.line(f"r = {self.const(fn.backward, 'BW')}(c{node}, g{out})", 2)
                 self.line("if type(r) is not tuple: r = tuple(r) if type(r) is list else (r,)", 2)
-            owned = bool(fn.owns_grads)
+            fresh = bool(fn.owns_grads)
             for i, target, shape, dtype in targets:
                 if node in self.lowered:  # the dense gradients have their inputs' shapes and dtypes already
                     self.line(f"pg = r[{i}]", 2)
@@ -243,7 +265,7 @@ class _Emitter:
                     continue
                 self.line(f"pg = r[{i}] if len(r) > {i} else None", 2)
                 self.line("if pg is not None:", 2)
-                self.line(f"f = {owned}", 3)
+                self.line(f"f = {fresh}", 3)
                 self.line(f"if pg.shape != {self.const(shape, 'SH')}: pg = UNB({xp}, pg, {self.const(shape, 'SH')}); "
                           "f = True", 3)
                 self.line(f"if pg.dtype != {self.const(dtype, 'DT')}: pg = TODT({b}, pg, {self.const(dtype, 'DT')})",
@@ -252,6 +274,27 @@ class _Emitter:
             if not bw.retain:
                 self.line(f"c{node} = None", 2)
             self.line(f"g{out} = None")
+
+    def owned_gradients(self, bw: Backward) -> set[int]:
+        """The slots whose summed gradient is always a new array of the replay's own (safe to change in place).
+
+        A slot's gradient is the first contribution it gets, then a new sum with each further one: it is
+        new when it got two or more, or one from a backward that makes new arrays (``owns_grads``, or the
+        dense layers' dx = g W). The seed of ones is new too; a gradient handed in by the caller is not.
+        """
+        counts: dict[int, int] = {}
+        fresh: set[int] = set()
+        for node_index, _, fn, targets in bw.schedule:
+            lowered = self.nodes[node_index] in self.lowered
+            for i, target, _, _ in targets:
+                if target[0] == "slot":
+                    counts[target[1]] = counts.get(target[1], 0) + 1
+                    if fn.owns_grads or (lowered and i == 0):
+                        fresh.add(target[1])
+        owned = {slot for slot, n in counts.items() if n > 1 or slot in fresh}
+        if bw.grad is None:
+            owned.add(bw.root)
+        return owned
 
     def to_target(self, target: tuple, pg: str, fresh: str, xp: str, indent: int = 3) -> None:
         """Hand a gradient to an interior slot (summing) or to a leaf (its gradient slot when free)."""
@@ -263,21 +306,27 @@ class _Emitter:
         self.line(f"if {leaf}.grad is None and {pg} is getattr({leaf}, '_grad_slot', None): {leaf}.grad = {pg}", indent)
         self.line(f"else: ACC({xp}, {leaf}, {pg}, {fresh})", indent)
 
-    def dense_inline(self, node_index: int, node: int, out: int, targets: list, xp: str) -> bool:
+    def dense_inline(self, node_index: int, node: int, out: int, targets: list, xp: str, owned: bool) -> bool:
         """The backward of a lowered Linear/LinearReLU on 2-D inputs as its array calls, in place; False if not 2-D.
 
         The same calls in the same order as :func:`~xpgrad.autograd.ops.linalg._affine_grads` (so the
         same numbers): dx = g W, then dW = gᵀ x and db = Σ_rows g, each written straight into the
         parameter's free gradient slot (the guards fixed the parameters' shapes and dtypes, so a slot
         that exists fits once its dtype matches the gradient's), else handed to the leaf as usual.
+        The ReLU's mask is applied in the incoming gradient's memory when the replay ``owned`` it.
         """
         op = self.trace.program[node_index]
         if getattr(self.trace.values[op.ins[0]], "ndim", 0) != 2:
             return False
-        dtype = self.const(self.trace.values[op.out].dtype, "DT")
+        out_dtype = self.trace.values[op.out].dtype
+        dtype = self.const(out_dtype, "DT")
         c = f"c{node}"
-        if op.fn is LinearReLU:
-            self.line(f"g = {self.const(op.backend.relu_grad, 'RG')}(g{out}, {c}[2])", 2)
+        uf = self.ufuncs(op.backend, op.out)
+        if op.fn is LinearReLU and owned and uf:  # relu_grad_'s multiply by the mask, into the owned gradient
+            self.line(f"g = {self.const(uf['multiply'], 'UM')}(g{out}, {c}[2] > 0, out=g{out})", 2)
+        elif op.fn is LinearReLU:
+            relu_grad = op.backend.relu_grad_ if owned else op.backend.relu_grad
+            self.line(f"g = {self.const(relu_grad, 'RG')}(g{out}, {c}[2])", 2)
         else:
             self.line(f"g = g{out}", 2)
         for i, target, _, _ in targets:
@@ -285,14 +334,20 @@ class _Emitter:
                 self.line(f"pg = g @ {c}[1]", 2)
             else:
                 if i == 1:
-                    into, plain = self.const(op.backend.matmul_into, "MI"), f"g.T @ {c}[0]"
+                    into = f"{self.const(uf['matmul'], 'UG')}(g.T, {c}[0], out=q)" if uf else \
+                        f"{self.const(op.backend.matmul_into, 'MI')}(g.T, {c}[0], q)"
+                    plain = f"g.T @ {c}[0]"
                 else:
-                    into = self.const(op.backend.sum_rows_into, "SI")
+                    into = f"{self.const(uf['sum_rows'], 'US')}(g, out=q)" if uf else \
+                        f"{self.const(op.backend.sum_rows_into, 'SI')}(g, q)"
                     plain = f"{self.const(op.backend.sum_rows, 'SR')}(g)"
                 if target[0] != "slot":
-                    leaf, args = self.leaf(target), (f"g.T, {c}[0]" if i == 1 else "g")
-                    self.line(f"if {leaf}.grad is None and (q := getattr({leaf}, '_grad_slot', None)) is not None "
-                              f"and q.dtype == {dtype}: {leaf}.grad = {into}({args}, q)", 2)
+                    leaf = self.leaf(target)
+                    # A slot has its parameter's dtype: a parameter the guards fixed to the gradient's needs no check.
+                    same = target[0] != "arg" and target[1].data.dtype == out_dtype
+                    check = "" if same else f" and q.dtype == {dtype}"
+                    self.line(f"if {leaf}.grad is None and (q := getattr({leaf}, '_grad_slot', None)) is not None"
+                              f"{check}: {leaf}.grad = {into}", 2)
                     self.line(f"else: ACC({xp}, {leaf}, {plain}, True)", 2)
                     continue
                 self.line(f"pg = {plain}", 2)

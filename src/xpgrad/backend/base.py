@@ -73,6 +73,12 @@ class Backend:
     #: Types of the arrays this backend holds (used to find the backend of a raw array).
     array_types: ClassVar[tuple[type, ...]] = ()
     multi_device: ClassVar[bool] = False
+    #: Array functions that ``xpgrad.compile`` may call straight from a replay, with ``out=`` (NumPy's
+    #: conventions): ``matmul``, ``add``, ``multiply``, ``maximum`` and ``sum_rows`` (a sum over axis 0).
+    #: Each must compute exactly what the matching backend method does (:meth:`matmul_into`,
+    #: :meth:`bias_relu_`, :meth:`relu_grad_`, :meth:`sum_rows_into`), without its Python frame.
+    #: None (the default) keeps the methods.
+    inline_ufuncs: ClassVar[dict[str, Any] | None] = None
 
     def __init__(self, name: str):
         self.name = name
@@ -268,6 +274,18 @@ class Backend:
         [1.0, 0.0, 3.0]
         """
         return self.masked(g, y > 0)
+
+    def relu_grad_(self, g: Any, y: Any) -> Any:
+        """:meth:`relu_grad` in ``g``'s memory where possible; ``g`` must be an array the caller owns.
+
+        Use the result, not ``g``: the portable version makes a new array.
+
+        >>> import numpy as np, xpgrad
+        >>> b = xpgrad.backend.resolve("numpy")
+        >>> b.relu_grad_(np.array([1.0, 2.0, 3.0]), np.array([0.5, 0.0, 2.0])).tolist()
+        [1.0, 0.0, 3.0]
+        """
+        return self.relu_grad(g, y)
 
     def bias_relu_(self, y: Any, b: Any = None) -> Any:
         """max(0, y + b) (``b`` broadcast along the rows of ``y``; None adds nothing), in ``y``'s memory where possible.

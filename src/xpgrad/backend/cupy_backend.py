@@ -115,6 +115,11 @@ class CupyBackend(Backend):
             return g * (y > 0)
         return _kernel("relu_grad")(g, y)
 
+    def relu_grad_(self, g: Any, y: Any) -> Any:
+        if g.dtype != y.dtype or g.dtype.kind != "f":
+            return g * (y > 0)
+        return _kernel("relu_grad")(g, y, g)  # elementwise: each thread reads g[i] before writing it
+
     def bias_relu_(self, y: Any, b: Any = None) -> Any:
         cupy = self._cupy
         if b is None or b.dtype != y.dtype or y.dtype.kind != "f":  # in place, in y's dtype, as on NumPy

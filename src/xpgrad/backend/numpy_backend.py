@@ -17,6 +17,9 @@ class NumpyBackend(Backend):
     """NumPy through ``array_api_compat.numpy``, with float reductions sent straight to the ufuncs."""
 
     array_types = (np.ndarray, np.generic)
+    # The ufuncs the methods below call: a compiled replay calls them directly, with out=.
+    inline_ufuncs = {"matmul": np.matmul, "add": np.add, "multiply": np.multiply, "maximum": np.maximum,
+                     "sum_rows": functools.partial(np.add.reduce, axis=0)}
 
     def load(self) -> Any:
         return _fast_namespace()
@@ -36,6 +39,11 @@ class NumpyBackend(Backend):
 
     def relu_grad(self, g: Any, y: Any) -> Any:
         return g * (y > 0)
+
+    def relu_grad_(self, g: Any, y: Any) -> Any:
+        if type(g) is not np.ndarray or not g.flags.writeable or g.dtype.kind != "f":
+            return g * (y > 0)
+        return np.multiply(g, y > 0, out=g)  # the same multiply as relu_grad, into g
 
     def bias_relu_(self, y: Any, b: Any = None) -> Any:
         if b is not None:
@@ -86,11 +94,11 @@ class NumpyBackend(Backend):
         Blocks only for a flat buffer larger than one block, with a Python float rate (it scales in
         ``p``'s dtype, NEP 50, exactly as in the one-line form).
         """
-        if type(p) is not np.ndarray or p.ndim != 1 or p.dtype.kind != "f" or type(lr) is not float:
+        if type(p) is not np.ndarray or p.nbytes <= self.update_block_bytes:  # the usual small buffer: asked first
+            return 0
+        if p.ndim != 1 or p.dtype.kind != "f" or type(lr) is not float:
             return 0
         block = self.update_block_bytes // p.dtype.itemsize
-        if p.shape[0] <= block:
-            return 0
         for a in others:
             if type(a) is not np.ndarray or a.shape != p.shape or a.dtype != p.dtype:
                 return 0
