@@ -383,3 +383,63 @@ def test_the_relu_mask_changes_only_gradients_the_replay_made_itself(backend):
                         (p for m in layers for p in m.parameters()), strict=True):
             assert np.array_equal(xpgrad.tensor(a.grad).numpy(), xpgrad.tensor(b.grad).numpy())
     assert compiled.stats["replays"] == 2
+
+
+def test_a_replay_stand_in_runs_instead_of_the_function_and_may_ask_for_fresh_arrays():
+    """``run_eagerly(replay=...)``: the stand-in runs at replays; returning False makes the replay re-read arrays."""
+    w = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    calls = []
+
+    def stand_in(scale):
+        def run():
+            calls.append(("stand-in", scale))
+            w.data = w.data * scale  # a new array: the replay must read it again
+            return False
+        return run
+
+    @xpgrad.run_eagerly(replay=stand_in)
+    def grow(scale):
+        calls.append(("function", scale))
+        w.data = w.data * scale
+
+    @xpgrad.compile
+    def step(x):
+        grow(2.0)
+        return (w * x).sum()
+
+    x = xpgrad.tensor([1.0, 1.0])
+    values = [float(step(x)) for _ in range(3)]
+    assert calls == [("function", 2.0), ("stand-in", 2.0), ("stand-in", 2.0)]
+    assert values == [6.0, 12.0, 24.0]  # each replay used the array the stand-in made
+    assert step.stats["replays"] == 2
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_parameters_given_new_arrays_between_replays_train_like_eager(backend, optimizer):
+    """``zero_grad`` and ``step`` stand-ins: a parameter rebound between calls makes them rebuild, as eagerly."""
+
+    def make():
+        model = _model(0, dtype="float64")
+        opt = xpgrad.optimizer(optimizer, model.parameters(), lr=0.05)
+        loss_fn = xpgrad.loss("softmax_cross_entropy")
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return model, step
+
+    (eager_model, eager), (model, step) = make(), make()
+    compiled = xpgrad.compile(step)
+    for i, (x, y) in enumerate(_batches(6)):
+        if i == 3:  # same shape and dtype, new arrays: the optimizers' flat buffers are rebuilt
+            for m in (eager_model, model):
+                first = next(iter(m.parameters()))
+                first.data = first.backend.xp.asarray(first.data, copy=True)
+        assert float(compiled(x, y)) == float(eager(x, y))
+    for a, b in zip(eager_model.parameters(), model.parameters(), strict=True):
+        assert np.array_equal(a.numpy(), b.numpy())
+    assert compiled.stats["replays"] == 5

@@ -51,7 +51,7 @@ def record_call(func: Callable[..., Any], args: tuple, kwargs: dict, result: Any
         active.array_call(func, args, kwargs, result)
 
 
-def run_eagerly(fn: F) -> F:
+def run_eagerly(fn: F | None = None, *, replay: Callable[..., Any] | None = None) -> Any:
     """Mark ``fn`` to run as plain Python at every call of a compiled step, never recorded into it.
 
     Inside :func:`xpgrad.compile`, a step's tensor operations are recorded
@@ -77,7 +77,21 @@ def run_eagerly(fn: F) -> F:
     ...     _ = step(xpgrad.tensor([v]))
     >>> seen
     [1.0, 4.0, 9.0]
+
+    ``replay`` (used as ``@run_eagerly(replay=...)``) may give replays a faster
+    stand-in. When a recording becomes a program, ``replay`` is called once
+    with the arguments of the recorded call if none of them is a tensor of the
+    step; it returns None (keep calling ``fn``) or a callable of no arguments
+    that the replay calls instead of ``fn(...)``. That callable must do what
+    the call does and return True when it gave no tensor a new array (the
+    replay then skips re-reading the arrays of the parameters it uses), False
+    otherwise. :meth:`xpgrad.optimizers.Optimizer.step` and ``zero_grad`` use
+    it to skip their checks that the replay has already made.
     """
+    if fn is None:
+        return functools.partial(run_eagerly, replay=replay)
+    if replay is not None:
+        fn.__xpgrad_replay__ = replay  # type: ignore[attr-defined]  # on the function the trace records
     if getattr(fn, "__xpgrad_eager__", False):
         return fn
 

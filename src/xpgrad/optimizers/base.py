@@ -170,7 +170,11 @@ class Optimizer:
     def update(self, p, g, state, group):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must define update(p, g, state, group)")
 
-    @run_eagerly
+    def _replay_step(self, closure=None):
+        """What a compiled step's replay calls for ``step()`` (see :func:`xpgrad.run_eagerly`): :meth:`_step`."""
+        return self._step if closure is None else None
+
+    @run_eagerly(replay=_replay_step)
     def step(self, closure=None):
         """Update every parameter that has a gradient (those whose ``.grad`` is None are skipped).
 
@@ -183,18 +187,25 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        self._step()
+        return loss
+
+    def _step(self) -> bool:
+        """The update of :meth:`step`; True when it took the flat path everywhere (no parameter got a new array)."""
         state, groups, plans = self.state, self.param_groups, self._flat
         if len(groups) == len(plans):  # nothing changed since the last step: one check loop per buffer
             for group, flat in zip(groups, plans, strict=True):
                 if not flat.fast(group, state):
                     break
             else:
+                kept = True
                 for group, flat in zip(groups, plans, strict=True):
                     for f in flat.flats:
                         f.update(self, group, state)
                     if flat.loose:
                         self._update_each(flat.loose, group)
-                return loss
+                        kept = False  # an update of its own may have given a loose parameter a new array
+                return kept
         for group, flat in zip(groups, self._plans(), strict=True):
             for f in flat.flats:
                 if f.ready(state):
@@ -203,7 +214,7 @@ class Optimizer:
                     self._update_each(f.params, group)
             if flat.loose:
                 self._update_each(flat.loose, group)
-        return loss
+        return False
 
     def _update_each(self, params, group) -> None:
         """The per-parameter path: one ``update`` call per parameter with a gradient."""
@@ -251,7 +262,11 @@ class Optimizer:
         """
         return [f.buf for flat in self._plans() for f in flat.flats]
 
-    @run_eagerly
+    def _replay_zero_grad(self):
+        """What a compiled step's replay calls for ``zero_grad()``: :meth:`_zero_grad`."""
+        return self._zero_grad
+
+    @run_eagerly(replay=_replay_zero_grad)
     def zero_grad(self) -> None:
         """Forget the gradients: set ``.grad`` of every parameter to None.
 
@@ -260,6 +275,10 @@ class Optimizer:
         parameters were given new arrays (``Module.to``, ``p.data = ...``) is
         rebuilt here first, so that backward already fills the new slots.
         """
+        self._zero_grad()
+
+    def _zero_grad(self) -> bool:
+        """The work of :meth:`zero_grad`; True when no buffer had to be rebuilt (no parameter got a new array)."""
         groups, plans = self.param_groups, self._flat
         fits = len(groups) == len(plans)
         for group, flat in zip(groups, plans, strict=False):
@@ -270,6 +289,7 @@ class Optimizer:
             for group in groups:
                 for p in group["params"]:
                     p.grad = None
+        return fits
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict:
