@@ -8,7 +8,9 @@ gradients are in place; the timed step only updates.
 """
 
 
-from .common import BACKENDS, deep_mlp_optimizer, sync
+import xpgrad
+
+from .common import BACKENDS, CASES, batch, deep_mlp_optimizer, mlp, sync, use_backend
 
 
 class FlatOptimizerStep:
@@ -22,3 +24,44 @@ class FlatOptimizerStep:
     def time_step(self, backend, optimizer):
         self.opt.step()
         sync()
+
+
+class LargeFlatUpdate:
+    """SGD and momentum over the medium case's 4.2 million parameters: one flat buffer of 16 MiB.
+
+    On NumPy the update runs in blocks of ``Backend.update_block_bytes`` (512 KiB): each block's
+    temporary stays in the core's cache, where one temporary the size of the buffer would go to
+    memory and back. ``track_temporary_bytes`` is the update's own peak beyond the parameters,
+    gradients and state, counted with ``tracemalloc``.
+    """
+
+    params = (BACKENDS, ["sgd", "momentum"])
+    param_names = ["backend", "optimizer"]
+    unit = "bytes"
+
+    def setup(self, backend, optimizer):
+        use_backend(backend)
+        n, sizes = CASES["medium"]
+        model = mlp(sizes)
+        x, y = batch(n, sizes[0], sizes[-1])
+        self.opt = xpgrad.optimizer(optimizer, model.parameters(), lr=1e-3)
+        self.opt.zero_grad()
+        xpgrad.loss("softmax_cross_entropy")(model(x), y).backward()
+        self.opt.step()  # the flat buffer and the optimizer state exist from here on
+        sync()
+
+    def time_step(self, backend, optimizer):
+        self.opt.step()
+        sync()
+
+    def track_temporary_bytes(self, backend, optimizer):
+        import tracemalloc
+
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            self.opt.step()
+            sync()
+            return tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
