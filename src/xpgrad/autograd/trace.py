@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import tracing  # the switch an eager call inside a recording flips off and on again
 from .engine import _initial_grad
 from .tensor import Tensor
 
@@ -239,8 +240,6 @@ class Trace:
         self.program.append(Backward(rslot, gslot, retain_graph, self._schedule(rslot), leaf_root))
 
     def eager_call(self, fn, args, kwargs):
-        from . import tracing  # the switch lives there; a replay or a recording flips it
-
         spec_args = tuple(self._eager_arg(a) for a in args)
         spec_kwargs = {k: self._eager_arg(v) for k, v in kwargs.items()}
         tracing.active = None
