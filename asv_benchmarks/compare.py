@@ -258,6 +258,28 @@ def report(res):
     return "\n".join(lines)
 
 
+def runs_summary(results):
+    """The ratios of every run side by side: ``{case: [result of run 1, run 2, ...]}`` -> text.
+
+    One line per case and variant, the ratio to the baseline in each run, then the step peak
+    memory ratio (the same in every run, so taken from the first).
+    """
+    lines = ["ratio to the baseline in each run (median step time); step peak memory ratio"]
+    for case, runs in results.items():
+        first = runs[0]
+        if not first["base"]:
+            continue
+        lines.append(f"{case:>6} ({first['backend']})")
+        for name in first["median_s"]:
+            ratios = ", ".join(f"{r['median_s'][name] / r['median_s'][r['base']]:.3f}" for r in runs
+                               if name in r["median_s"])
+            peak = ""
+            if "memory" in first and name in first["memory"]:
+                peak = f"   peak x{first['memory'][name][1] / first['memory'][first['base']][1]:.2f}"
+            lines.append(f"    {name:<16} {ratios}{peak}")
+    return "\n".join(lines)
+
+
 # --- depth sweep ----------------------------------------------------------------------------------
 
 def fit_line(xs, ys):
@@ -318,7 +340,12 @@ def parse(argv):
     parser.add_argument("--depths", nargs="+", type=int, default=[2, 4, 8, 16], help="depths of the sweep")
     parser.add_argument("--one-core", nargs="?", type=int, const=-1, default=None, metavar="CPU",
                         help="re-run pinned to one core (default: the last allowed) with one BLAS thread")
-    return parser.parse_args(argv)
+    parser.add_argument("--runs", type=int, default=1,
+                        help="time every MLP case this many times over and end with their ratios side by side")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error(f"--runs must be at least 1, got {args.runs}")
+    return args
 
 
 def main(argv=None):
@@ -330,11 +357,20 @@ def main(argv=None):
     print(header(args))
     base = "hand-written CuPy" if args.backend == "cupy" else "hand-written NumPy"
     print(f"median time of one training step (lower is better); ratios relative to {base}", flush=True)
-    for case in args.cases:
-        if case == "cnn":
-            print(compare_cnn(args.rounds, args.reps, one_core, time_interleaved), flush=True)
-            continue
-        print(report(compare(case, args.backend, args.rounds, one_core=one_core, reps=args.reps)), flush=True)
+    results: dict = {}
+    for run in range(args.runs):
+        if args.runs > 1:
+            print(f"run {run + 1} of {args.runs}", flush=True)
+        for case in args.cases:
+            if case == "cnn":
+                print(compare_cnn(args.rounds, args.reps, one_core, time_interleaved), flush=True)
+                continue
+            # memory is the same in every run: counted in the first only
+            res = compare(case, args.backend, args.rounds, one_core=one_core, reps=args.reps, measure_memory=run == 0)
+            results.setdefault(case, []).append(res)
+            print(report(res), flush=True)
+    if args.runs > 1 and results:
+        print(runs_summary(results), flush=True)
     if args.sweep:
         medians, overheads = sweep(args.depths, rounds=args.rounds, one_core=one_core, reps=args.reps)
         print(sweep_report(args.depths, medians, overheads), flush=True)

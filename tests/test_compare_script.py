@@ -164,3 +164,22 @@ def test_cnn_case_runs_and_prints_the_xpgrad_row_and_the_profile(compare, capsys
     assert "PyTorch is not installed" in out  # the fixture hides torch: its row is skipped with a note
     assert [line.split()[1] for line in out.splitlines() if line.startswith("    profile ")][:3] == [
         "0:Conv2d", "1:ReLU", "2:MaxPool2d"]
+
+
+def test_runs_repeat_the_cases_and_end_with_their_ratios_side_by_side(compare, capsys):
+    assert compare.main(["--cases", "deep", "--rounds", "1", "--reps", "1", "--runs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "run 1 of 2" in out and "run 2 of 2" in out
+    summary = out[out.index("ratio to the baseline in each run"):].splitlines()
+    assert summary[1].strip() == "deep (numpy)"
+    rows = {line.split()[0]: line for line in summary[2:]}
+    assert rows["numpy"].split()[1:3] == ["1.000,", "1.000"] and rows["numpy"].endswith("peak x1.00")
+    compiled = rows["xpgrad-compiled"].split()
+    assert len(compiled) == 5 and compiled[3] == "peak"  # two ratios, then the peak memory ratio
+    assert all(float(r.rstrip(",")) > 0 for r in compiled[1:3])
+    assert out.count("    memory numpy") == 1  # memory is counted in the first run only
+
+
+def test_runs_must_be_positive(compare):
+    with pytest.raises(SystemExit):
+        compare.parse(["--runs", "0"])
