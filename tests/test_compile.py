@@ -443,3 +443,35 @@ def test_parameters_given_new_arrays_between_replays_train_like_eager(backend, o
     for a, b in zip(eager_model.parameters(), model.parameters(), strict=True):
         assert np.array_equal(a.numpy(), b.numpy())
     assert compiled.stats["replays"] == 5
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dense_layers_without_bias_replay_through_the_inline_ufuncs_like_eager(backend, dtype):
+    """A bias-free Linear + ReLU: the replay applies only the maximum (NumPy's ufunc, or the backend's method)."""
+
+    def make():
+        xpgrad.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 8, bias=False, dtype=dtype), nn.ReLU(), nn.Linear(8, 8, dtype=dtype),
+                              nn.ReLU(), nn.Linear(8, 3, dtype=dtype))
+        opt = xpgrad.optimizer("adam", model.parameters(), lr=0.01)
+        loss_fn = xpgrad.loss("softmax_cross_entropy")
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return model, step
+
+    (eager_model, eager), (model, step) = make(), make()
+    compiled = xpgrad.compile(step)
+    for x, y in _batches(5, dtype=dtype):
+        assert float(compiled(x, y)) == float(eager(x, y))
+    for a, b in zip(eager_model.parameters(), model.parameters(), strict=True):
+        assert np.array_equal(a.numpy(), b.numpy())
+    assert compiled.stats["replays"] == 4
+    if backend == "numpy":  # the ufuncs themselves, called from the replay
+        source = next(iter(compiled._cache.values()))[0].source
+        assert "out=s" in source and "BR" not in source
