@@ -68,6 +68,45 @@ def test_relu_grad_keeps_a_nan_gradient_where_the_unit_was_on(cpu_backend):
     assert np.isnan(got[0]) and got[1] == 0
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relu_grad_in_place_gives_relu_grads_values(cpu_backend, dtype):
+    g = RNG.standard_normal((6, 3)).astype(dtype)
+    y = np.maximum(RNG.standard_normal((6, 3)), 0).astype(dtype)
+    b, (ga, ya) = _arrays(cpu_backend, g.copy(), y)
+    got = b.relu_grad_(ga, ya)
+    np.testing.assert_array_equal(_host(b, got), g * (y > 0))
+    if cpu_backend == "numpy":
+        assert got is ga  # written into the owned gradient
+
+
+@pytest.mark.parametrize("shapes", [((32, 64), (64, 64)), ((64, 784), (784, 100)), ((5, 1), (1, 3))])
+def test_mm_and_matmul_into_are_the_matrix_product(cpu_backend, shapes):
+    (m, k), (_, n) = shapes
+    a, w = RNG.standard_normal((m, k)), RNG.standard_normal((n, k))  # w.T: a transposed view, as a layer uses it
+    b, (aa, wa) = _arrays(cpu_backend, a, w)
+    np.testing.assert_allclose(_host(b, b.mm(aa, wa.T)), a @ w.T, rtol=1e-12)
+    out = b.asarray(np.zeros((m, n)))
+    assert b.matmul_into(aa, wa.T, out) is out
+    np.testing.assert_array_equal(_host(b, out), _host(b, b.mm(aa, wa.T)))  # the same function: the same bits
+
+
+def test_numpy_products_use_np_dot_for_small_sizes_and_matmul_for_large_ones(monkeypatch):
+    b = resolve("numpy")
+    assert b.product_function(32, 64, 64) is np.dot and b.product_function(256, 3072, 1024) is np.matmul
+    assert resolve("array_api_strict").product_function(32, 64, 64) is None  # replays call its methods
+    calls = []
+    monkeypatch.setattr(np, "dot", lambda *a, **kw: calls.append("dot") or np.matmul(*a, **kw))
+    a, w = np.ones((4, 3)), np.ones((2, 3))
+    b.mm(a, w.T)
+    out = np.empty((4, 2))
+    b.matmul_into(a, w.T, out)
+    b.matmul_into(a, w.T, np.empty((2, 4)).T)  # an out np.dot cannot write into: np.matmul takes it
+    assert calls == ["dot", "dot"] and out.tolist() == [[3.0, 3.0]] * 4
+    monkeypatch.setattr(b, "dot_limit", 0)
+    b.mm(a, w.T)
+    assert calls == ["dot", "dot"]
+
+
 def test_sum_rows_is_the_sum_over_axis_0(cpu_backend):
     a = RNG.standard_normal((7, 3)).astype(np.float32)
     b, (aa,) = _arrays(cpu_backend, a)

@@ -97,6 +97,9 @@ class _TensorBackend:
     def relu_grad(self, g, y):
         return self.masked(g, y > 0)
 
+    def mm(self, a, b):
+        return a @ b
+
     def matmul_into(self, a, b, out):  # the gradient slot is the engine's business, not this walk's
         return a @ b
 

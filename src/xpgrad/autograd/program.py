@@ -149,16 +149,22 @@ class _Emitter:
         ins = [self.slot(i) for i in op.ins]
         if op.fn in (LinearOp, LinearReLU) and not op.kwargs and len(ins) == 3:
             x, w, b = ins
+            # the product as _affine makes it: the backend's 2-D product, else @
+            xv, wv = self.trace.values[op.ins[0]], self.trace.values[op.ins[1]]
+            if xv.ndim == 2:
+                xw = f"{self.product(op.backend, xv.shape[0], xv.shape[1], wv.shape[0])}({x}, {w}.T)"
+            else:
+                xw = f"{x} @ {w}.T"
             uf = self.ufuncs(op.backend, op.out, op.ins[2])
             if op.fn is LinearReLU and uf:  # bias_relu_'s two ufuncs, in y's memory, without its frame
-                self.line(f"{out} = {x} @ {w}.T")
+                self.line(f"{out} = {xw}")
                 if not (self.trace.kinds[op.ins[2]] == CONST and self.trace.values[op.ins[2]] is None):
                     self.line(f"{self.const(uf['add'], 'UA')}({out}, {b}, out={out})")
                 self.line(f"{self.const(uf['maximum'], 'UX')}({out}, 0, out={out})")
             elif op.fn is LinearReLU:
-                self.line(f"{out} = {self.const(op.backend.bias_relu_, 'BR')}({x} @ {w}.T, {b})")
+                self.line(f"{out} = {self.const(op.backend.bias_relu_, 'BR')}({xw}, {b})")
             else:
-                self.line(f"{out} = {x} @ {w}.T")
+                self.line(f"{out} = {xw}")
                 if not (self.trace.kinds[op.ins[2]] == CONST and self.trace.values[op.ins[2]] is None):
                     self.line(f"if {b} is not None: {out} += {b}")
             if node is not None:
@@ -179,6 +185,17 @@ class _Emitter:
         self.line(f"{out} = {self.const(op.fn.forward, 'FW')}(c, {', '.join(ins)}{kwargs})")
         if node is not None:
             self.line(f"c{node} = c")
+
+    def product(self, backend: Any, m: int, k: int, n: int, into: bool = False) -> str:
+        """The name, in the program, of what computes an (m, k) by (k, n) product as eager code does.
+
+        The backend's :meth:`~xpgrad.backend.Backend.product_function` for those sizes when it has one
+        (called directly, with ``out=`` for a gradient slot), else its ``mm`` or ``matmul_into`` method.
+        """
+        f = backend.product_function(m, k, n)
+        if f is None:
+            return self.const(backend.matmul_into if into else backend.mm, "MI" if into else "MM")
+        return self.const(f, "MM")
 
     def ufuncs(self, backend: Any, *slots: int) -> dict | None:
         """The backend's ``inline_ufuncs`` when every given slot held a floating array of one dtype, else None.
@@ -337,14 +354,17 @@ class _Emitter:
             self.line(f"g = {self.const(relu_grad, 'RG')}(g{out}, {c}[2])", 2)
         else:
             self.line(f"g = g{out}", 2)
+        (rows, n_in), n_out = self.trace.values[op.ins[0]].shape, self.trace.values[op.out].shape[1]
+        b = op.backend
         for i, target, _, _ in targets:
             if i == 0:
-                self.line(f"pg = g @ {c}[1]", 2)
+                self.line(f"pg = {self.product(b, rows, n_out, n_in)}(g, {c}[1])", 2)
             else:
                 if i == 1:
-                    into = f"{self.const(uf['matmul'], 'UG')}(g.T, {c}[0], out=q)" if uf else \
-                        f"{self.const(op.backend.matmul_into, 'MI')}(g.T, {c}[0], q)"
-                    plain = f"g.T @ {c}[0]"
+                    f = b.product_function(n_out, rows, n_in)
+                    into = f"{self.const(f, 'MM')}(g.T, {c}[0], out=q)" if f is not None else \
+                        f"{self.product(b, n_out, rows, n_in, into=True)}(g.T, {c}[0], q)"
+                    plain = f"{self.product(b, n_out, rows, n_in)}(g.T, {c}[0])"
                 else:
                     into = f"{self.const(uf['sum_rows'], 'US')}(g, out=q)" if uf else \
                         f"{self.const(op.backend.sum_rows_into, 'SI')}(g, q)"

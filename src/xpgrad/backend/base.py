@@ -74,9 +74,9 @@ class Backend:
     array_types: ClassVar[tuple[type, ...]] = ()
     multi_device: ClassVar[bool] = False
     #: Array functions that ``xpgrad.compile`` may call straight from a replay, with ``out=`` (NumPy's
-    #: conventions): ``matmul``, ``add``, ``multiply``, ``maximum`` and ``sum_rows`` (a sum over axis 0).
-    #: Each must compute exactly what the matching backend method does (:meth:`matmul_into`,
-    #: :meth:`bias_relu_`, :meth:`relu_grad_`, :meth:`sum_rows_into`), without its Python frame.
+    #: conventions): ``add``, ``multiply``, ``maximum`` and ``sum_rows`` (a sum over axis 0). Each must
+    #: compute exactly what the matching backend method does (:meth:`bias_relu_`, :meth:`relu_grad_`,
+    #: :meth:`sum_rows_into`), without its Python frame. (Products: :meth:`product_function`.)
     #: None (the default) keeps the methods.
     inline_ufuncs: ClassVar[dict[str, Any] | None] = None
 
@@ -312,6 +312,27 @@ class Backend:
         [4.0, 6.0]
         """
         return self.xp.sum(a, axis=0)
+
+    def mm(self, a: Any, b: Any) -> Any:
+        """The matrix product ``a @ b`` of two 2-D arrays (a dense layer's forward and backward products).
+
+        NumPy's is ``np.dot``: the same BLAS call as ``@`` on 2-D operands with less
+        dispatch around it, which counts for the small matrices of a deep, narrow network.
+
+        >>> import numpy as np, xpgrad
+        >>> xpgrad.backend.resolve("numpy").mm(np.eye(2), np.array([[1.0, 2.0], [3.0, 4.0]])).tolist()
+        [[1.0, 2.0], [3.0, 4.0]]
+        """
+        return a @ b
+
+    def product_function(self, m: int, k: int, n: int) -> Any:
+        """The array function :meth:`mm` and :meth:`matmul_into` use for an (m, k) by (k, n) product, or None.
+
+        A compiled replay calls it directly (``f(a, b)``, or ``f(a, b, out=slot)`` into a C-ordered
+        gradient slot of the product's dtype), so it must be the very function those methods call
+        for that shape. None (the default): the replay calls the methods.
+        """
+        return None
 
     def matmul_into(self, a: Any, b: Any, out: Any) -> Any:
         """``a @ b`` written into ``out`` (of the product's shape and dtype); returns ``out``.

@@ -125,7 +125,7 @@ class Linear(_Dense):
     @staticmethod
     def forward(ctx, x, weight, bias=None):
         ctx.saved_tensors = (x, weight)
-        y = _affine(x, weight)
+        y = _affine(ctx, x, weight)
         if bias is not None:
             y += bias  # y is a fresh array; adding in place saves one allocation
         return y
@@ -141,7 +141,7 @@ class LinearReLU(_Dense):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
-        y = ctx.backend.bias_relu_(_affine(x, weight), bias)  # bias and max on the fresh product, in place
+        y = ctx.backend.bias_relu_(_affine(ctx, x, weight), bias)  # bias and max on the fresh product, in place
         ctx.saved_tensors = (x, weight, y)
         return y
 
@@ -151,7 +151,7 @@ class LinearReLU(_Dense):
         return _affine_grads(ctx, x, w, ctx.backend.relu_grad(g, y))
 
 
-def _affine(x, w):
+def _affine(ctx, x, w):
     """x Wᵀ, with the shapes and dtypes checked (NumPy would promote silently, strict refuse: one message)."""
     if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
         _shape_error(x, w)
@@ -159,7 +159,7 @@ def _affine(x, w):
         raise TypeError(f"linear: x has dtype {x.dtype} but weight has dtype {w.dtype}; cast x first, e.g. "
                         "x.astype(weight.dtype) (or a model's weights with model.to(dtype=...))")
     # w.T is a view; BLAS reads it through its transpose flag, so this costs the same as x @ W with W (in, out).
-    return x @ w.T
+    return ctx.backend.mm(x, w.T) if x.ndim == 2 else x @ w.T
 
 
 def _affine_grads(ctx, x, w, g):
@@ -168,16 +168,17 @@ def _affine_grads(ctx, x, w, g):
     dW and db go straight into the parameter's gradient slot (:class:`xpgrad.FlatBuffer`) when the
     engine would copy them there anyway (a leaf whose ``.grad`` is still None), so they cost no copy.
     """
-    need = ctx.needs_input_grad
-    gx = g @ w if need[0] else None
+    need, backend = ctx.needs_input_grad, ctx.backend
+    gx = None
+    if need[0]:
+        gx = backend.mm(g, w) if g.ndim == 2 else g @ w
     if x.ndim != 2:  # fold leading axes into rows: (..., in) -> (rows, in)
         xp = ctx.xp
         x, g = xp.reshape(x, (-1, x.shape[-1])), xp.reshape(g, (-1, g.shape[-1]))
     gw = gb = None
-    backend = ctx.backend
     if need[1]:
         slot = _free_slot(ctx.parents[1], g)
-        gw = g.T @ x if slot is None else backend.matmul_into(g.T, x, slot)
+        gw = backend.mm(g.T, x) if slot is None else backend.matmul_into(g.T, x, slot)
     if len(need) > 2 and need[2]:
         slot = _free_slot(ctx.parents[2], g)
         gb = backend.sum_rows(g) if slot is None else backend.sum_rows_into(g, slot)
