@@ -107,6 +107,29 @@ def test_numpy_products_use_np_dot_for_small_sizes_and_matmul_for_large_ones(mon
     assert calls == ["dot", "dot"]
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sum_rows_into_writes_the_sum_over_axis_0_into_out(cpu_backend, dtype):
+    a = RNG.standard_normal((33, 5)).astype(dtype)
+    b, (aa,) = _arrays(cpu_backend, a)
+    out = b.asarray(np.zeros(5, dtype))
+    assert b.sum_rows_into(aa, out) is out
+    np.testing.assert_allclose(_host(b, out), a.sum(axis=0), rtol=1e-5 if dtype == "float32" else 1e-12)
+    np.testing.assert_array_equal(_host(b, out), _host(b, b.sum_rows(aa)))  # the same function: the same bits
+
+
+def test_numpy_row_sums_are_one_blas_product_with_a_cached_vector_of_ones():
+    b = resolve("numpy")
+    f = b.sum_rows_function(7, np.dtype("float32"))
+    assert f.func is np.dot and f.args[0].tolist() == [1.0] * 7 and not f.args[0].flags.writeable
+    assert b.sum_rows_function(7, np.dtype("float32")).args[0] is f.args[0]  # made once per (rows, dtype)
+    assert b.sum_rows_function(7, np.dtype("int64")) is None
+    assert resolve("array_api_strict").sum_rows_function(7, np.dtype("float32")) is None
+    ints = np.arange(6).reshape(3, 2)
+    assert b.sum_rows(ints).tolist() == [6, 9]  # not floating: np.add.reduce, the exact integer sum
+    strided = np.zeros((2, 3))[:, 0]  # an out np.dot cannot write into
+    assert b.sum_rows_into(np.ones((4, 2)), strided) is strided and strided.tolist() == [4.0, 4.0]
+
+
 def test_sum_rows_is_the_sum_over_axis_0(cpu_backend):
     a = RNG.standard_normal((7, 3)).astype(np.float32)
     b, (aa,) = _arrays(cpu_backend, a)

@@ -366,9 +366,10 @@ class _Emitter:
                         f"{self.product(b, n_out, rows, n_in, into=True)}(g.T, {c}[0], q)"
                     plain = f"{self.product(b, n_out, rows, n_in)}(g.T, {c}[0])"
                 else:
-                    into = f"{self.const(uf['sum_rows'], 'US')}(g, out=q)" if uf else \
-                        f"{self.const(op.backend.sum_rows_into, 'SI')}(g, q)"
-                    plain = f"{self.const(op.backend.sum_rows, 'SR')}(g)"
+                    f = b.sum_rows_function(rows, out_dtype)  # what sum_rows and sum_rows_into call
+                    into = f"{self.const(f, 'US')}(g, out=q)" if f is not None else \
+                        f"{self.const(b.sum_rows_into, 'SI')}(g, q)"
+                    plain = f"{self.const(f if f is not None else b.sum_rows, 'SR')}(g)"
                 if target[0] != "slot":
                     leaf = self.leaf(target)
                     # A slot has its parameter's dtype: a parameter the guards fixed to the gradient's needs no check.

@@ -74,9 +74,9 @@ class Backend:
     array_types: ClassVar[tuple[type, ...]] = ()
     multi_device: ClassVar[bool] = False
     #: Array functions that ``xpgrad.compile`` may call straight from a replay, with ``out=`` (NumPy's
-    #: conventions): ``add``, ``multiply``, ``maximum`` and ``sum_rows`` (a sum over axis 0). Each must
-    #: compute exactly what the matching backend method does (:meth:`bias_relu_`, :meth:`relu_grad_`,
-    #: :meth:`sum_rows_into`), without its Python frame. (Products: :meth:`product_function`.)
+    #: conventions): ``add``, ``multiply`` and ``maximum``. Each must compute exactly what the matching
+    #: backend method does (:meth:`bias_relu_`, :meth:`relu_grad_`), without its Python frame.
+    #: (Products and row sums: :meth:`product_function`, :meth:`sum_rows_function`.)
     #: None (the default) keeps the methods.
     inline_ufuncs: ClassVar[dict[str, Any] | None] = None
 
@@ -304,8 +304,17 @@ class Backend:
             y = y + b
         return self.xp.maximum(y, 0.0)
 
+    def sum_rows_function(self, n: int, dtype: Any) -> Any:
+        """The function :meth:`sum_rows` and :meth:`sum_rows_into` use on an (n, ·) array of ``dtype``, or None.
+
+        A compiled replay calls it directly (``f(g)``, or ``f(g, out=slot)`` into a C-ordered slot of
+        ``g``'s dtype), so it must be the very function those methods call. None (the default): the
+        replay calls the methods.
+        """
+        return None
+
     def sum_rows(self, a: Any) -> Any:
-        """``sum(a, axis=0)`` as a new array (a bias gradient); NumPy calls ``np.add.reduce`` without wrappers.
+        """``sum(a, axis=0)`` of a 2-D array, as a new array (a bias gradient); NumPy computes it as 1ᵀ a.
 
         >>> import numpy as np, xpgrad
         >>> xpgrad.backend.resolve("numpy").sum_rows(np.array([[1.0, 2.0], [3.0, 4.0]])).tolist()

@@ -18,8 +18,7 @@ class NumpyBackend(Backend):
 
     array_types = (np.ndarray, np.generic)
     # The ufuncs the methods below call: a compiled replay calls them directly, with out=.
-    inline_ufuncs = {"add": np.add, "multiply": np.multiply, "maximum": np.maximum,
-                     "sum_rows": functools.partial(np.add.reduce, axis=0)}
+    inline_ufuncs = {"add": np.add, "multiply": np.multiply, "maximum": np.maximum}
     #: Products of at most this many multiply-adds go through ``np.dot``, larger ones through ``np.matmul``.
     #: Both make the same BLAS call; np.dot dispatches to it in about 1 µs less (a tenth of a 32x64 by
     #: 64x64 product here), while on large products it measured 1-8 % slower (writing a 1024x3072
@@ -34,6 +33,7 @@ class NumpyBackend(Backend):
         return np.dot(a, b) if m * k * n <= self.dot_limit else a @ b
 
     def load(self) -> Any:
+        self._ones: dict = {}  # (rows, dtype) -> a read-only vector of ones, for sum_rows
         return _fast_namespace()
 
     def default_device(self) -> Any:
@@ -116,8 +116,22 @@ class NumpyBackend(Backend):
                 return 0
         return block
 
-    # ufunc.reduce itself, no Python wrapper: for the arrays it gets (floating), np.sum calls exactly this
-    sum_rows = functools.partial(np.add.reduce, axis=0)
+    # A bias gradient Σ_rows g is the product 1ᵀ g: one BLAS call (gemv), two to three times faster here
+    # than np.add.reduce over axis 0 on a layer's (rows, features) gradient, which loops row by row.
+    def sum_rows_function(self, n: int, dtype: Any) -> Any:
+        if dtype.kind != "f":
+            return None
+        ones = self._ones.get((n, dtype))
+        if ones is None:
+            if len(self._ones) > 64:  # a few batch sizes per run; forget the rest
+                self._ones.clear()
+            ones = self._ones[n, dtype] = np.ones(n, dtype)
+            ones.flags.writeable = False
+        return functools.partial(np.dot, ones)
+
+    def sum_rows(self, a: Any) -> Any:
+        f = self.sum_rows_function(a.shape[0], a.dtype) if type(a) is np.ndarray and a.ndim == 2 else None
+        return np.add.reduce(a, axis=0) if f is None else f(a)
 
     def matmul_into(self, a: Any, b: Any, out: Any) -> Any:
         (m, k), n = a.shape, b.shape[1]
@@ -127,7 +141,10 @@ class NumpyBackend(Backend):
         return np.matmul(a, b, out=out)
 
     def sum_rows_into(self, a: Any, out: Any) -> Any:
-        return np.add.reduce(a, axis=0, out=out)
+        f = self.sum_rows_function(a.shape[0], a.dtype) if type(a) is np.ndarray and a.ndim == 2 else None
+        if f is None or not out.flags.c_contiguous or out.dtype != a.dtype:
+            return np.add.reduce(a, axis=0, out=out)
+        return f(a, out=out)
 
     def index_add(self, out: Any, axis: int, indices: Any, values: Any) -> Any:
         np.add.at(out, (slice(None),) * axis + (indices,), values)
