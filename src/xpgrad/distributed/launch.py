@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import traceback
 import warnings
 from dataclasses import dataclass
@@ -140,6 +141,9 @@ def _report_and_abort(text: str) -> None:
     sys.stderr.write(f"{prefix}aborting the whole job (MPI_Abort) so the other ranks do not wait forever\n")
     sys.stderr.flush()
     sys.stdout.flush()
+    # Give the launcher a moment to forward these lines: MPI_Abort tears the job down at once, and a
+    # launcher under load could drop the report that says why (seen once in a full test run).
+    time.sleep(0.2)
     try:
         STATE.world.Abort(1)
     finally:  # MPICH's Abort may return while the launcher tears the job down: never run on past a failure
