@@ -33,7 +33,6 @@ class NumpyBackend(Backend):
         return np.dot(a, b) if m * k * n <= self.dot_limit else a @ b
 
     def load(self) -> Any:
-        self._ones: dict = {}  # (rows, dtype) -> a read-only vector of ones, for sum_rows
         return _fast_namespace()
 
     def default_device(self) -> Any:
@@ -121,13 +120,15 @@ class NumpyBackend(Backend):
     def sum_rows_function(self, n: int, dtype: Any) -> Any:
         if dtype.kind != "f":
             return None
-        ones = self._ones.get((n, dtype))
-        if ones is None:
-            if len(self._ones) > 64:  # a few batch sizes per run; forget the rest
-                self._ones.clear()
-            ones = self._ones[n, dtype] = np.ones(n, dtype)
+        cache = self.__dict__.setdefault("_row_sums", {})  # (rows, dtype) -> np.dot bound to a vector of ones
+        f = cache.get((n, dtype))
+        if f is None:
+            if len(cache) > 64:  # a few batch sizes per run; forget the rest
+                cache.clear()
+            ones = np.ones(n, dtype)
             ones.flags.writeable = False
-        return functools.partial(np.dot, ones)
+            f = cache[n, dtype] = functools.partial(np.dot, ones)
+        return f
 
     def sum_rows(self, a: Any) -> Any:
         f = self.sum_rows_function(a.shape[0], a.dtype) if type(a) is np.ndarray and a.ndim == 2 else None
