@@ -414,25 +414,30 @@ def test_a_replay_stand_in_runs_instead_of_the_function_and_may_ask_for_fresh_ar
     assert step.stats["replays"] == 2
 
 
+def _plain_training(model, optimizer, lr):
+    """``(model, step)``: the usual step, calling the optimizer's own ``zero_grad`` and ``step``."""
+    opt = xpgrad.optimizer(optimizer, model.parameters(), lr=lr)
+    loss_fn = xpgrad.loss("softmax_cross_entropy")
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, step
+
+
+def _assert_same_parameters(a, b):
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert np.array_equal(p.numpy(), q.numpy())
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_parameters_given_new_arrays_between_replays_train_like_eager(backend, optimizer):
     """``zero_grad`` and ``step`` stand-ins: a parameter rebound between calls makes them rebuild, as eagerly."""
-
-    def make():
-        model = _model(0, dtype="float64")
-        opt = xpgrad.optimizer(optimizer, model.parameters(), lr=0.05)
-        loss_fn = xpgrad.loss("softmax_cross_entropy")
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
-        return model, step
-
-    (eager_model, eager), (model, step) = make(), make()
+    (eager_model, eager), (model, step) = (_plain_training(_model(0), optimizer, 0.05) for _ in range(2))
     compiled = xpgrad.compile(step)
     for i, (x, y) in enumerate(_batches(6)):
         if i == 3:  # same shape and dtype, new arrays: the optimizers' flat buffers are rebuilt
@@ -440,8 +445,7 @@ def test_parameters_given_new_arrays_between_replays_train_like_eager(backend, o
                 first = next(iter(m.parameters()))
                 first.data = first.backend.xp.asarray(first.data, copy=True)
         assert float(compiled(x, y)) == float(eager(x, y))
-    for a, b in zip(eager_model.parameters(), model.parameters(), strict=True):
-        assert np.array_equal(a.numpy(), b.numpy())
+    _assert_same_parameters(eager_model, model)
     assert compiled.stats["replays"] == 5
 
 
@@ -453,24 +457,13 @@ def test_dense_layers_without_bias_replay_through_the_inline_ufuncs_like_eager(b
         xpgrad.manual_seed(0)
         model = nn.Sequential(nn.Linear(5, 8, bias=False, dtype=dtype), nn.ReLU(), nn.Linear(8, 8, dtype=dtype),
                               nn.ReLU(), nn.Linear(8, 3, dtype=dtype))
-        opt = xpgrad.optimizer("adam", model.parameters(), lr=0.01)
-        loss_fn = xpgrad.loss("softmax_cross_entropy")
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
-        return model, step
+        return _plain_training(model, "adam", 0.01)
 
     (eager_model, eager), (model, step) = make(), make()
     compiled = xpgrad.compile(step)
     for x, y in _batches(5, dtype=dtype):
         assert float(compiled(x, y)) == float(eager(x, y))
-    for a, b in zip(eager_model.parameters(), model.parameters(), strict=True):
-        assert np.array_equal(a.numpy(), b.numpy())
+    _assert_same_parameters(eager_model, model)
     assert compiled.stats["replays"] == 4
     if backend == "numpy":  # the ufuncs themselves, called from the replay
         source = next(iter(compiled._cache.values()))[0].source
