@@ -122,7 +122,7 @@ def test_numpy_row_sums_are_one_blas_product_with_a_cached_vector_of_ones():
     f = b.sum_rows_function(7, np.dtype("float32"))
     assert f.func is np.dot and f.args[0].tolist() == [1.0] * 7 and not f.args[0].flags.writeable
     assert b.sum_rows_function(7, np.dtype("float32")).args[0] is f.args[0]  # made once per (rows, dtype)
-    assert b.sum_rows_function(7, np.dtype("int64")) is None
+    assert b.sum_rows_function(7, np.dtype("int64")) is None and b.sum_rows_function(7, np.dtype("float16")) is None
     assert resolve("array_api_strict").sum_rows_function(7, np.dtype("float32")) is None
     ints = np.arange(6).reshape(3, 2)
     assert b.sum_rows(ints).tolist() == [6, 9]  # not floating: np.add.reduce, the exact integer sum
