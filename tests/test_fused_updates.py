@@ -90,7 +90,9 @@ def test_the_portable_backend_does_not_fuse():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_numpy_block_updates_give_the_bits_of_the_one_line_forms(monkeypatch, dtype):
     b = xpgrad.backend.resolve("numpy")
-    monkeypatch.setattr(b, "update_block_bytes", 5 * np.dtype(dtype).itemsize)  # 13 elements: blocks of 5, 5, 3
+    size = 5 * np.dtype(dtype).itemsize  # 13 elements: blocks of 5, 5, 3
+    monkeypatch.setattr(b, "update_block_bytes", size)
+    monkeypatch.setattr(b, "min_block_bytes", size)
     rng = np.random.default_rng(1)
     p0, g, v0 = (rng.standard_normal(13).astype(dtype) for _ in range(3))
     p = p0.copy()
@@ -110,6 +112,7 @@ def test_numpy_block_updates_give_the_bits_of_the_one_line_forms(monkeypatch, dt
 def test_numpy_block_updates_leave_what_they_cannot_match_to_the_optimizer(monkeypatch):
     b = xpgrad.backend.resolve("numpy")
     monkeypatch.setattr(b, "update_block_bytes", 8)  # blocks of one float64: every case below would be split
+    monkeypatch.setattr(b, "min_block_bytes", 8)
     one = np.ones(4)
     cases = [(np.ones((2, 2)), np.ones((2, 2)), 0.1),  # not a flat buffer
              (one.copy(), np.ones(4, np.float32), 0.1),  # mixed dtypes
@@ -121,7 +124,7 @@ def test_numpy_block_updates_leave_what_they_cannot_match_to_the_optimizer(monke
         assert b.sgd_update_(p, g, lr) is False and b.momentum_update_(p, g, g, lr, 0.9) is False
         assert np.array_equal(p, before)
     assert b.adam_update_(one, one, one, one, step_size=0.1, b1=0.9, b2=0.99, bias2_sqrt=1.0, eps=1e-8) is False
-    monkeypatch.setattr(b, "update_block_bytes", 4 * 8)  # a buffer of one block: the one-line form is as good
+    monkeypatch.setattr(b, "min_block_bytes", 4 * 8)  # a buffer of one block: the one-line form is as good
     assert b.sgd_update_(one.copy(), one, 0.1) is False
 
 
@@ -129,9 +132,23 @@ def test_numpy_block_updates_leave_what_they_cannot_match_to_the_optimizer(monke
 def test_training_with_numpy_block_updates_matches_the_array_expressions(monkeypatch, name, hp):
     xpgrad.set_backend("numpy")
     monkeypatch.setattr(NumpyBackend, "update_block_bytes", 7 * 8)  # the 4-8-3 MLP's 67 float64s: 10 blocks
+    monkeypatch.setattr(NumpyBackend, "min_block_bytes", 7 * 8)
     blocked = _train(name, **hp)
     monkeypatch.setattr(NumpyBackend, "sgd_update_", lambda *a: False)
     monkeypatch.setattr(NumpyBackend, "momentum_update_", lambda *a: False)
     expressions = _train(name, **hp)
     for a, b in zip(expressions, blocked, strict=True):
         assert a.tobytes() == b.tobytes()
+
+
+def test_numpy_block_size_is_a_32nd_of_the_buffer_within_its_bounds():
+    b = xpgrad.backend.resolve("numpy")
+
+    def block(n_float32):
+        p = np.empty(n_float32, np.float32)
+        return b._block(p, 0.1, p)
+
+    assert block(16 * 1024) == 0  # 64 KiB: the one-line form
+    assert block(16 * 1024 + 1) == 16 * 1024  # just above: blocks of min_block_bytes
+    assert block(1024 * 1024) == 32 * 1024  # 4 MiB: a 32nd, 128 KiB
+    assert block(64 * 1024 * 1024) == b.update_block_bytes // 4  # 256 MiB: capped at update_block_bytes
