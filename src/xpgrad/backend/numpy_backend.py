@@ -65,8 +65,8 @@ class NumpyBackend(Backend):
     #: is one block, not a second copy of the gradient: 1/32 of the buffer, but at least
     #: ``min_block_bytes`` and at most ``update_block_bytes``. A 512 KiB block stays in the core's L2
     #: cache (a 4.2M-float32 SGD update took 2.5 ms so, against 3.6 ms in one piece); on a buffer of a few
-    #: hundred KiB the blocks cost 1-3 % of a small network's step, for a step peak that is no longer
-    #: the update's temporary. A buffer of ``min_block_bytes`` or less takes the one-line form.
+    #: hundred KiB the blocks cost 1-7 % of a small network's step (A/Bs on a noisy VM), for a step peak
+    #: that is no longer the update's temporary. A buffer of ``min_block_bytes`` or less takes the one-line form.
     update_block_bytes = 1 << 19
     min_block_bytes = 1 << 16
 
