@@ -141,7 +141,7 @@ def test_training_with_numpy_block_updates_matches_the_array_expressions(monkeyp
         assert a.tobytes() == b.tobytes()
 
 
-def test_numpy_block_size_is_a_32nd_of_the_buffer_within_its_bounds():
+def test_numpy_blocks_are_half_the_buffer_within_bounds_and_split_evenly():
     b = xpgrad.backend.resolve("numpy")
 
     def block(n_float32):
@@ -149,6 +149,9 @@ def test_numpy_block_size_is_a_32nd_of_the_buffer_within_its_bounds():
         return b._block(p, 0.1, p)
 
     assert block(16 * 1024) == 0  # 64 KiB: the one-line form
-    assert block(16 * 1024 + 1) == 16 * 1024  # just above: blocks of min_block_bytes
-    assert block(1024 * 1024) == 32 * 1024  # 4 MiB: a 32nd, 128 KiB
+    assert block(16 * 1024 + 1) == 8 * 1024 + 1  # just above: two blocks (min_block_bytes each at most)
+    assert block(79510) == 39755  # the small MLP's 318 KiB buffer: two halves
+    assert block(100_001) == 50_001  # an odd count: two blocks, no one-element third
+    assert block(1024 * 1024) == b.update_block_bytes // 4  # 4 MiB: capped at update_block_bytes, 8 blocks
+    assert block(4_205_578) == 127_442  # the medium MLP's buffer: 33 equal blocks under the cap, not 32 + a tail
     assert block(64 * 1024 * 1024) == b.update_block_bytes // 4  # 256 MiB: capped at update_block_bytes

@@ -29,7 +29,7 @@ class FlatOptimizerStep:
 class LargeFlatUpdate:
     """SGD and momentum over the medium case's 4.2 million parameters: one flat buffer of 16 MiB.
 
-    On NumPy the update runs in blocks of ``Backend.update_block_bytes`` (512 KiB): each block's
+    On NumPy the update runs in blocks of at most ``Backend.update_block_bytes`` (512 KiB): each block's
     temporary stays in the core's cache, where one temporary the size of the buffer would go to
     memory and back. ``track_temporary_bytes`` is the update's own peak beyond the parameters,
     gradients and state, counted with ``tracemalloc``.

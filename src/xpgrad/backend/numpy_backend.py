@@ -62,11 +62,13 @@ class NumpyBackend(Backend):
         return np.maximum(y, 0, out=y)
 
     #: The in-place SGD and momentum updates of a flat buffer run block by block, so that their temporary
-    #: is one block, not a second copy of the gradient: 1/32 of the buffer, but at least
-    #: ``min_block_bytes`` and at most ``update_block_bytes``. A 512 KiB block stays in the core's L2
-    #: cache (a 4.2M-float32 SGD update took 2.5 ms so, against 3.6 ms in one piece); on a buffer of a few
-    #: hundred KiB the blocks cost 1-7 % of a small network's step (A/Bs on a noisy VM), for a step peak
-    #: that is no longer the update's temporary. A buffer of ``min_block_bytes`` or less takes the one-line form.
+    #: is one block, not a second copy of the gradient: half the buffer, but at least ``min_block_bytes``
+    #: and at most ``update_block_bytes``. A 512 KiB block stays in the core's L2 cache (a 4.2M-float32
+    #: SGD update took 2.5 ms so, against 3.6 ms in one piece). Two blocks already halve the temporary;
+    #: each further block costs two ufunc calls (four for momentum), about 2 µs each right after a
+    #: backward pass has cooled the caches: on the small case's 318 KiB buffer five blocks of 64 KiB
+    #: took 13 µs more than two (2-3 % of its step; section timings against the hand-written step in
+    #: one process). A buffer of ``min_block_bytes`` or less takes the one-line form.
     update_block_bytes = 1 << 19
     min_block_bytes = 1 << 16
 
@@ -106,14 +108,17 @@ class NumpyBackend(Backend):
         """Elements per block for a blocked update of ``p``, or 0: the optimizer's one-line form is as good.
 
         Blocks only for a flat buffer larger than ``min_block_bytes``, with a Python float rate (it
-        scales in ``p``'s dtype, NEP 50, exactly as in the one-line form).
+        scales in ``p``'s dtype, NEP 50, exactly as in the one-line form): the fewest blocks of equal
+        length (the last one may be shorter) that keep each within half the buffer, bounded by
+        ``min_block_bytes`` and ``update_block_bytes``, so no short tail block costs calls of its own.
         """
         if type(p) is not np.ndarray or p.nbytes <= self.min_block_bytes:  # the usual tiny buffer: asked first
             return 0
         if p.ndim != 1 or p.dtype.kind != "f" or type(lr) is not float:
             return 0
-        block_bytes = min(self.update_block_bytes, max(self.min_block_bytes, p.nbytes // 32))
-        block = max(1, block_bytes // p.dtype.itemsize)
+        n, size = p.shape[0], p.itemsize
+        per_block = max(1, min(self.update_block_bytes // size, max(self.min_block_bytes // size, -(-n // 2))))
+        block = -(-n // -(-n // per_block))  # n split evenly over ceil(n / per_block) blocks
         for a in others:
             if type(a) is not np.ndarray or a.shape != p.shape or a.dtype != p.dtype:
                 return 0
